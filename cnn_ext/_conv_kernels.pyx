@@ -1,0 +1,159 @@
+# cython: language_level=3
+"""Convolution kernels: im2col / col2im and layout moves, on C-contiguous memoryviews.
+
+Arithmetic only. Shapes, dtypes and arguments are validated by cnn_ext.functional
+before these are called (bounds checks are off in the release build).
+
+Column layout: col[(c*kh + i)*kw + j, n*P + oh*wo + ow] with P = ho*wo, i.e. a
+(C*kh*kw, N*P) matrix, so that a whole batch is one BLAS GEMM.
+"""
+from cython.parallel cimport prange
+from cython cimport floating
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int cnn_ext_openmp_enabled(void) { return 1; }
+    static int cnn_ext_omp_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    static int cnn_ext_openmp_enabled(void) { return 0; }
+    static int cnn_ext_omp_max_threads(void) { return 1; }
+    #endif
+    """
+    int cnn_ext_openmp_enabled() noexcept nogil
+    int cnn_ext_omp_max_threads() noexcept nogil
+
+
+def openmp_enabled():
+    """True when the kernels were compiled with OpenMP."""
+    return bool(cnn_ext_openmp_enabled())
+
+
+def omp_max_threads():
+    """OpenMP's default thread count (1 without OpenMP)."""
+    return cnn_ext_omp_max_threads()
+
+
+cdef inline Py_ssize_t _first_valid(Py_ssize_t offset, Py_ssize_t stride) noexcept nogil:
+    """Smallest o >= 0 with o*stride + offset >= 0 (stride > 0)."""
+    if offset >= 0:
+        return 0
+    return (-offset + stride - 1) // stride
+
+
+cdef inline Py_ssize_t _end_valid(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
+                                  Py_ssize_t n_out) noexcept nogil:
+    """One past the largest o < n_out with o*stride + offset <= size - 1."""
+    cdef Py_ssize_t last = size - 1 - offset
+    cdef Py_ssize_t end
+    if last < 0:
+        return 0
+    end = last // stride + 1
+    return end if end < n_out else n_out
+
+
+cdef void _im2col_one(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_ssize_t n,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                      Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t P = ho * wo
+    cdef Py_ssize_t c, i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
+    for c in range(C):
+        for i in range(kh):
+            oh0 = _first_valid(i * dh - ph, sh)
+            oh1 = _end_valid(i * dh - ph, sh, H, ho)
+            for j in range(kw):
+                r = (c * kh + i) * kw + j
+                ow0 = _first_valid(j * dw - pw, sw)
+                ow1 = _end_valid(j * dw - pw, sw, W, wo)
+                base = n * P
+                for oh in range(ho):
+                    if oh < oh0 or oh >= oh1 or ow0 >= ow1:
+                        for ow in range(wo):
+                            col[r, base + oh * wo + ow] = 0
+                        continue
+                    ih = oh * sh - ph + i * dh
+                    iw0 = j * dw - pw
+                    for ow in range(ow0):
+                        col[r, base + oh * wo + ow] = 0
+                    for ow in range(ow0, ow1):
+                        col[r, base + oh * wo + ow] = x[n, c, ih, ow * sw + iw0]
+                    for ow in range(ow1, wo):
+                        col[r, base + oh * wo + ow] = 0
+
+
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
+           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+           Py_ssize_t ho, Py_ssize_t wo, int n_threads):
+    """Fill col (C*kh*kw, N*ho*wo) from x (N, C, H, W)."""
+    cdef Py_ssize_t n, N = x.shape[0]
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        _im2col_one(x, col, n, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
+
+
+cdef void _col2im_one(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                      Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
+    cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t P = ho * wo
+    cdef Py_ssize_t c, i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
+    for c in range(C):
+        for ih in range(H):
+            for ow in range(W):
+                dx[n, c, ih, ow] = 0
+        for i in range(kh):
+            oh0 = _first_valid(i * dh - ph, sh)
+            oh1 = _end_valid(i * dh - ph, sh, H, ho)
+            for j in range(kw):
+                r = (c * kh + i) * kw + j
+                ow0 = _first_valid(j * dw - pw, sw)
+                ow1 = _end_valid(j * dw - pw, sw, W, wo)
+                base = n * P
+                iw0 = j * dw - pw
+                for oh in range(oh0, oh1):
+                    ih = oh * sh - ph + i * dh
+                    for ow in range(ow0, ow1):
+                        dx[n, c, ih, ow * sw + iw0] += col[r, base + oh * wo + ow]
+
+
+def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
+           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+           Py_ssize_t ho, Py_ssize_t wo, int n_threads):
+    """Overwrite dx (N, C, H, W) with the sum of col (C*kh*kw, N*ho*wo) scattered back."""
+    cdef Py_ssize_t n, N = dx.shape[0]
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        _col2im_one(col, dx, n, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
+
+
+def rows_to_nchw(const floating[:, ::1] rows, const floating[::1] bias, floating[:, :, ::1] out,
+                 bint add_bias, bint relu, int n_threads):
+    """out[n, k, p] = rows[k, n*P + p] (+ bias[k]) (then max(., 0) when relu).
+
+    rows: (K, N*P); bias: (K,); out: (N, K, P).
+    """
+    cdef Py_ssize_t N = out.shape[0], K = out.shape[1], P = out.shape[2]
+    cdef Py_ssize_t n, k, p
+    cdef floating b, v
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        for k in range(K):
+            b = bias[k] if add_bias else 0
+            for p in range(P):
+                v = rows[k, n * P + p] + b
+                if relu and v < 0:
+                    v = 0
+                out[n, k, p] = v
+
+
+def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows, int n_threads):
+    """rows[k, n*P + p] = src[n, k, p]; src: (N, K, P), rows: (K, N*P)."""
+    cdef Py_ssize_t N = src.shape[0], K = src.shape[1], P = src.shape[2]
+    cdef Py_ssize_t n, k, p
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        for k in range(K):
+            for p in range(P):
+                rows[k, n * P + p] = src[n, k, p]

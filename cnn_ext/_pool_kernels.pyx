@@ -1,0 +1,175 @@
+# cython: language_level=3
+"""Pooling kernels on C-contiguous (N, C, H, W) memoryviews, parallel over N*C planes.
+
+Arithmetic only; cnn_ext.functional validates shapes and arguments first.
+Max pooling treats padding as -inf and propagates NaN, as PyTorch does; indices are
+flat positions h*W + w inside each input plane (int64), as PyTorch's.
+"""
+from cython.parallel cimport prange
+from cython cimport floating
+from libc.stdint cimport int64_t
+
+
+cdef void _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                     int64_t[:, :, :, ::1] idx, Py_ssize_t n, Py_ssize_t c,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                     Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    cdef Py_ssize_t H = x.shape[2], W = x.shape[3], ho = y.shape[2], wo = y.shape[3]
+    cdef Py_ssize_t oh, ow, h0, w0, h1, w1, h, w, best
+    cdef floating m, v
+    for oh in range(ho):
+        h0 = oh * sh - ph
+        h1 = h0 + kh
+        if h0 < 0:
+            h0 = 0
+        if h1 > H:
+            h1 = H
+        for ow in range(wo):
+            w0 = ow * sw - pw
+            w1 = w0 + kw
+            if w0 < 0:
+                w0 = 0
+            if w1 > W:
+                w1 = W
+            best = h0 * W + w0
+            m = x[n, c, h0, w0]
+            for h in range(h0, h1):
+                for w in range(w0, w1):
+                    v = x[n, c, h, w]
+                    if v > m or v != v:
+                        m = v
+                        best = h * W + w
+                        if v != v:
+                            break
+                if m != m:
+                    break
+            y[n, c, oh, ow] = m
+            idx[n, c, oh, ow] = best
+
+
+cdef void _max2x2_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                        int64_t[:, :, :, ::1] idx, Py_ssize_t n, Py_ssize_t c) noexcept nogil:
+    """Fast path: 2x2 window, stride 2, no padding."""
+    cdef Py_ssize_t W = x.shape[3], ho = y.shape[2], wo = y.shape[3]
+    cdef Py_ssize_t oh, ow, h, w, best
+    cdef floating m, v
+    for oh in range(ho):
+        h = 2 * oh
+        for ow in range(wo):
+            w = 2 * ow
+            m = x[n, c, h, w]
+            best = h * W + w
+            v = x[n, c, h, w + 1]
+            if v > m or (v != v and m == m):
+                m = v
+                best = h * W + w + 1
+            v = x[n, c, h + 1, w]
+            if v > m or (v != v and m == m):
+                m = v
+                best = (h + 1) * W + w
+            v = x[n, c, h + 1, w + 1]
+            if v > m or (v != v and m == m):
+                m = v
+                best = (h + 1) * W + w + 1
+            y[n, c, oh, ow] = m
+            idx[n, c, oh, ow] = best
+
+
+def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                     int64_t[:, :, :, ::1] idx, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    """Fill y and idx (N, C, ho, wo) with window maxima of x (N, C, H, W) and their positions."""
+    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], nc
+    cdef bint fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+    for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
+        if fast:
+            _max2x2_plane(x, y, idx, nc // C, nc % C)
+        else:
+            _max_plane(x, y, idx, nc // C, nc % C, kh, kw, sh, sw, ph, pw)
+
+
+def max_pool_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] idx,
+                      floating[:, :, :, ::1] dx, int n_threads):
+    """Overwrite dx (N, C, H, W) with dy (N, C, ho, wo) routed to the recorded maxima."""
+    cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t ho = dy.shape[2], wo = dy.shape[3]
+    cdef Py_ssize_t planes = dx.shape[0] * C, nc, n, c, h, w, oh, ow
+    cdef int64_t k
+    for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
+        n = nc // C
+        c = nc % C
+        for h in range(H):
+            for w in range(W):
+                dx[n, c, h, w] = 0
+        for oh in range(ho):
+            for ow in range(wo):
+                k = idx[n, c, oh, ow]
+                dx[n, c, k // W, k % W] += dy[n, c, oh, ow]
+
+
+def avg_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                     Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    """y = window means of x, zero padding counted in the divisor (count_include_pad=True)."""
+    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t ho = y.shape[2], wo = y.shape[3]
+    cdef Py_ssize_t planes = x.shape[0] * C, nc, n, c, oh, ow, h0, h1, w0, w1, h, w
+    cdef floating s
+    cdef floating inv = 1.0 / (kh * kw)
+    for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
+        n = nc // C
+        c = nc % C
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            h1 = h0 + kh
+            if h0 < 0:
+                h0 = 0
+            if h1 > H:
+                h1 = H
+            for ow in range(wo):
+                w0 = ow * sw - pw
+                w1 = w0 + kw
+                if w0 < 0:
+                    w0 = 0
+                if w1 > W:
+                    w1 = W
+                s = 0
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        s = s + x[n, c, h, w]
+                y[n, c, oh, ow] = s * inv
+
+
+def avg_pool_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                      Py_ssize_t ph, Py_ssize_t pw, int n_threads):
+    """Overwrite dx (N, C, H, W) with dy spread evenly over each window."""
+    cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t ho = dy.shape[2], wo = dy.shape[3]
+    cdef Py_ssize_t planes = dx.shape[0] * C, nc, n, c, oh, ow, h0, h1, w0, w1, h, w
+    cdef floating g
+    cdef floating inv = 1.0 / (kh * kw)
+    for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
+        n = nc // C
+        c = nc % C
+        for h in range(H):
+            for w in range(W):
+                dx[n, c, h, w] = 0
+        for oh in range(ho):
+            h0 = oh * sh - ph
+            h1 = h0 + kh
+            if h0 < 0:
+                h0 = 0
+            if h1 > H:
+                h1 = H
+            for ow in range(wo):
+                w0 = ow * sw - pw
+                w1 = w0 + kw
+                if w0 < 0:
+                    w0 = 0
+                if w1 > W:
+                    w1 = W
+                g = dy[n, c, oh, ow] * inv
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        dx[n, c, h, w] += g

@@ -1,0 +1,107 @@
+"""Compiled backend: Cython kernels (OpenMP over the batch or the planes) + BLAS GEMMs.
+
+Importing it raises ImportError when the extension modules were not built. Functions take
+validated C-contiguous float32/float64 arrays and allocate outputs; scratch matrices come
+from per-thread workspaces.
+"""
+import numpy as np
+
+from .. import _config
+from .. import _conv_kernels, _norm_kernels, _pool_kernels  # ImportError when not compiled
+from ._gemm_conv import GemmConv
+
+NAME = "cython"
+
+
+def _threads():
+    return _config.num_threads
+
+
+class _Prims:
+    @staticmethod
+    def im2col(x, col, *args):
+        _conv_kernels.im2col(x, col, *args, _threads())
+
+    @staticmethod
+    def col2im(col, dx, *args):
+        _conv_kernels.col2im(col, dx, *args, _threads())
+
+    @staticmethod
+    def rows_to_nchw(rows, b, out, relu):
+        has_bias = b is not None
+        if not has_bias:
+            b = np.zeros(rows.shape[0], dtype=rows.dtype)
+        _conv_kernels.rows_to_nchw(rows, b, out, has_bias, relu, _threads())
+
+    @staticmethod
+    def nchw_to_rows(src, rows):
+        _conv_kernels.nchw_to_rows(src, rows, _threads())
+
+
+_conv = GemmConv(_Prims)
+conv2d_forward = _conv.forward
+conv2d_backward = _conv.backward
+
+
+def _pool_out(x_shape, kernel, stride, padding):
+    N, C, H, W = x_shape
+    ho = (H + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    wo = (W + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    return N, C, ho, wo
+
+
+def max_pool2d_forward(x, kernel, stride, padding):
+    """(y, indices) for max pooling of x (N, C, H, W); indices flat h*W + w per plane (int64)."""
+    shape = _pool_out(x.shape, kernel, stride, padding)
+    y = np.empty(shape, dtype=x.dtype)
+    idx = np.empty(shape, dtype=np.int64)
+    _pool_kernels.max_pool_forward(x, y, idx, *kernel, *stride, *padding, _threads())
+    return y, idx
+
+
+def max_pool2d_backward(dy, indices, x_shape):
+    """dx (N, C, H, W) with dy routed to the recorded maxima."""
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _pool_kernels.max_pool_backward(dy, indices, dx, _threads())
+    return dx
+
+
+def avg_pool2d_forward(x, kernel, stride, padding):
+    """Window means of x (N, C, H, W) (count_include_pad=True)."""
+    y = np.empty(_pool_out(x.shape, kernel, stride, padding), dtype=x.dtype)
+    _pool_kernels.avg_pool_forward(x, y, *kernel, *stride, *padding, _threads())
+    return y
+
+
+def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
+    """dx (N, C, H, W): each dy spread evenly over its window."""
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _pool_kernels.avg_pool_backward(dy, dx, *kernel, *stride, *padding, _threads())
+    return dx
+
+
+def batch_norm_train_forward(x, gamma, beta, eps, relu=False):
+    """x (N, C, P) -> (y, mean, var, invstd), statistics per channel (biased var)."""
+    C = x.shape[1]
+    y = np.empty_like(x)
+    mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
+    _norm_kernels.batch_norm_train_forward(x, gamma, beta, float(eps), y, mean, var, invstd,
+                                           relu, _threads())
+    return y, mean, var, invstd
+
+
+def batch_norm_affine(x, scale, shift, relu=False):
+    """y = x*scale[c] + shift[c] for x (N, C, P) (ReLU'd when relu)."""
+    y = np.empty_like(x)
+    _norm_kernels.batch_norm_affine(x, scale, shift, y, relu, _threads())
+    return y
+
+
+def batch_norm_train_backward(x, dy, gamma, mean, invstd):
+    """(dx, dgamma, dbeta) of the training-mode transform; x, dy (N, C, P)."""
+    C = x.shape[1]
+    dx = np.empty_like(x)
+    dgamma, dbeta = np.empty(C), np.empty(C)
+    _norm_kernels.batch_norm_train_backward(x, dy, gamma, mean, invstd, dx, dgamma, dbeta,
+                                            _threads())
+    return dx, dgamma, dbeta

@@ -1,0 +1,41 @@
+import os
+
+import numpy as np
+import pytest
+
+import cnn_ext
+
+BACKENDS = ["cython", "numpy"] if cnn_ext._backend.compiled_available() else ["numpy"]
+
+
+def pytest_report_header(config):
+    info = cnn_ext.backend_info()
+    return (f"cnn_ext backend={info['backend']} compiled={info['compiled']} "
+            f"openmp={info['openmp']} threads={info['num_threads']} "
+            f"(CNN_EXT_BACKEND={os.environ.get('CNN_EXT_BACKEND', 'auto')})")
+
+
+@pytest.fixture
+def backend(request):
+    """Switch to the backend named by the test's parameter; restore afterwards."""
+    before = cnn_ext.get_backend()
+    cnn_ext.set_backend(request.param)
+    yield request.param
+    cnn_ext.set_backend(before)
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    before = cnn_ext.get_backend()
+    yield
+    cnn_ext.set_backend(before)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def both_backends(fn):
+    """Parametrize a test over every available backend (by the `backend` fixture)."""
+    return pytest.mark.parametrize("backend", BACKENDS, indirect=True)(fn)
