@@ -7,6 +7,14 @@ with a pure-NumPy backend with the same functions beside them.
     cnn_ext.get_backend()          # "cython" or "numpy"
     cnn_ext.set_backend("numpy")   # switch at run time (or CNN_EXT_BACKEND=numpy)
 """
+import os as _os
+
+# The kernels' OpenMP threads and BLAS's own threads share the cores: with GOMP's default
+# spin-waiting, OpenMP threads left spinning after a kernel starve the next GEMM (measured
+# 10x slower on 2 cores). Passive waiting must be chosen before libgomp loads; a value the
+# user set is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from ._backend import get_backend, set_backend
 from ._info import backend_info, set_num_threads, get_num_threads
 from ._random import manual_seed

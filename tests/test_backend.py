@@ -1,0 +1,61 @@
+"""Backend selection, thread control and backend_info()."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cnn_ext
+from conftest import BACKENDS
+
+
+def test_set_and_get_backend():
+    for name in BACKENDS:
+        cnn_ext.set_backend(name)
+        assert cnn_ext.get_backend() == name
+    with pytest.raises(ValueError, match="set_backend: name must be one of"):
+        cnn_ext.set_backend("cuda")
+
+
+def test_backend_info_fields():
+    info = cnn_ext.backend_info()
+    for key in ("backend", "compiled", "openmp", "num_threads", "blas"):
+        assert key in info
+    assert info["backend"] in ("cython", "numpy")
+    assert isinstance(info["compiled"], bool) and isinstance(info["openmp"], bool)
+    assert info["num_threads"] >= 1
+
+
+def test_set_num_threads():
+    before = cnn_ext.get_num_threads()
+    try:
+        cnn_ext.set_num_threads(1)
+        assert cnn_ext.backend_info()["num_threads"] == 1
+        x = np.random.default_rng(0).standard_normal((4, 2, 8, 8)).astype(np.float32)
+        y1 = cnn_ext.functional.conv2d(x, np.ones((3, 2, 3, 3), np.float32))
+        cnn_ext.set_num_threads(2)
+        y2 = cnn_ext.functional.conv2d(x, np.ones((3, 2, 3, 3), np.float32))
+        np.testing.assert_allclose(y1, y2, rtol=1e-6)
+    finally:
+        cnn_ext.set_num_threads(before)
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            cnn_ext.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("env,expect", [("numpy", "numpy"), ("auto", None), ("bogus", None)])
+def test_env_variable_selects_backend(env, expect):
+    expect = expect or BACKENDS[0]
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c",
+                          "import cnn_ext; print(cnn_ext.get_backend())"],
+                         env={**os.environ, "CNN_EXT_BACKEND": env}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == expect
+
+
+def test_compiled_backend_present_when_required():
+    """CI installs with CNN_EXT_REQUIRE_EXT=1; there the compiled backend must be in use."""
+    if os.environ.get("CNN_EXT_REQUIRE_EXT") != "1":
+        pytest.skip("CNN_EXT_REQUIRE_EXT is not set: a NumPy-only install is allowed")
+    assert cnn_ext.backend_info()["compiled"]
