@@ -21,6 +21,11 @@ def _load(name):
         from .backends import cython_backend
     except ImportError as exc:
         _compiled_error = f"{type(exc).__name__}: {exc}"
+        here = os.path.dirname(os.path.abspath(__file__))
+        if os.path.exists(os.path.join(os.path.dirname(here), "setup.py")):
+            _compiled_error += (f" — note: cnn_ext was imported from the source tree {here}, "
+                                "which holds no compiled modules; run from another directory "
+                                "or install with `pip install -e .`")
         raise
     return cython_backend
 
