@@ -39,3 +39,15 @@ def rng():
 def both_backends(fn):
     """Parametrize a test over every available backend (by the `backend` fixture)."""
     return pytest.mark.parametrize("backend", BACKENDS, indirect=True)(fn)
+
+
+def run_python(args, **kwargs):
+    """Run `python args...` in a child process from a neutral directory, so that the child
+    imports the installed cnn_ext and not the source tree in the current directory."""
+    import subprocess
+    import sys
+    import tempfile
+    kwargs.setdefault("cwd", tempfile.gettempdir())
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    return subprocess.run([sys.executable] + list(args), **kwargs)

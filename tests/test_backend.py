@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cnn_ext
-from conftest import BACKENDS
+from conftest import BACKENDS, run_python
 
 
 def test_set_and_get_backend():
@@ -47,10 +47,8 @@ def test_set_num_threads():
 @pytest.mark.parametrize("env,expect", [("numpy", "numpy"), ("auto", None), ("bogus", None)])
 def test_env_variable_selects_backend(env, expect):
     expect = expect or BACKENDS[0]
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c",
-                          "import cnn_ext; print(cnn_ext.get_backend())"],
-                         env={**os.environ, "CNN_EXT_BACKEND": env}, capture_output=True,
-                         text=True, check=True)
+    out = run_python(["-W", "ignore", "-c", "import cnn_ext; print(cnn_ext.get_backend())"],
+                     env={**os.environ, "CNN_EXT_BACKEND": env}, check=True)
     assert out.stdout.strip() == expect
 
 

@@ -91,12 +91,11 @@ print("DONE", flush=True)
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", ["cython", "numpy"])
 def test_kernel_level_bad_input_in_child_process(name):
-    from conftest import BACKENDS
+    from conftest import BACKENDS, run_python
     if name not in BACKENDS:
         pytest.skip("compiled backend not built")
     payload = json.dumps([(c[0], c[1]) for c in KERNEL_CASES])
-    proc = subprocess.run([sys.executable, "-c", CHILD, name], input=payload,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_python(["-c", CHILD, name], input=payload, timeout=300)
     lines = proc.stdout.split()
     assert proc.returncode == 0, f"child crashed (rc={proc.returncode}) after {lines[-1:]}: {proc.stderr[-2000:]}"
     assert lines[-1] == "DONE"
