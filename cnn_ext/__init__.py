@@ -18,9 +18,14 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ._backend import get_backend, set_backend
 from ._info import backend_info, set_num_threads, get_num_threads
 from ._random import manual_seed
-from . import functional
+from . import functional, nn, optim, data, models
+from .models import fashion_cnn, lenet5
+from .serialization import load, load_checkpoint, save, save_checkpoint
+from .training import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
 __all__ = ["get_backend", "set_backend", "backend_info", "set_num_threads", "get_num_threads",
-           "manual_seed", "functional", "__version__"]
+           "manual_seed", "functional", "nn", "optim", "data", "models", "lenet5", "fashion_cnn",
+           "save", "load", "save_checkpoint", "load_checkpoint", "fit", "evaluate", "predict",
+           "__version__"]

@@ -49,8 +49,8 @@ class Conv2d(Module):
         self.stride = pair("Conv2d", "stride", stride, 1)
         self.padding = pair("Conv2d", "padding", padding, 0)
         self.dilation = pair("Conv2d", "dilation", dilation, 1)
-        self.weight = Parameter(np.empty((self.out_channels, self.in_channels) + self.kernel_size))
-        self.bias = Parameter(np.empty(self.out_channels)) if bias else None
+        self.weight = Parameter(np.zeros((self.out_channels, self.in_channels) + self.kernel_size))
+        self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
         self.fuse_relu = False  # set by fuse(): forward applies ReLU to its output
         self._ws = Workspace()
         self._x = None
@@ -227,8 +227,8 @@ class Linear(Module):
 
     def _build(self, in_features, dtype=np.float32):
         self.in_features = int(in_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features)), dtype=dtype)
-        self.bias = Parameter(np.empty(self.out_features), dtype=dtype) if self._use_bias else None
+        self.weight = Parameter(np.zeros((self.out_features, self.in_features)), dtype=dtype)
+        self.bias = Parameter(np.zeros(self.out_features), dtype=dtype) if self._use_bias else None
         _init.default_reset(self.weight, self.bias, self._rng)
 
     @property
