@@ -38,8 +38,7 @@ def fashion_cnn(num_classes=10, in_channels=1, batch_norm=True, dropout=0.5, ima
     layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1)]
     layers += [nn.BatchNorm2d(64)] if batch_norm else []
     layers += [nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * s * s, 128), nn.ReLU()]
-    layers += [nn.Dropout(dropout)] if dropout else []
-    layers += [nn.Linear(128, num_classes)]
+    layers += [nn.Dropout(dropout), nn.Linear(128, num_classes)]  # keys match PyTorch's model
     return nn.Sequential(*layers)
 
 

@@ -57,7 +57,7 @@ def _to_jsonable(obj):
 
 def _pack(meta, arrays):
     buf = io.BytesIO()
-    payload = {f"a:{k}": np.ascontiguousarray(v) for k, v in arrays.items()}
+    payload = {f"a:{k}": np.asarray(v, order="C") for k, v in arrays.items()}
     payload[_META] = np.frombuffer(json.dumps(_to_jsonable(meta)).encode(), dtype=np.uint8)
     np.savez(buf, **payload)
     return buf.getvalue()

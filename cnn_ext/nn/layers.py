@@ -449,6 +449,10 @@ class _BatchNorm(Module):
             scale = (gamma * invstd).astype(x.dtype)
             shift = (beta - self.running_mean * gamma * invstd).astype(x.dtype)
             y = be.batch_norm_affine(x3, scale, shift, self.fuse_relu)
+            # eval-mode backward (e.g. input gradients of a frozen model) uses running stats
+            self._x, self._train_stats = x3, False
+            self._mean, self._invstd = self.running_mean.astype(np.float64), invstd
+            self._y = y if self.fuse_relu else None
         return y.reshape(x.shape)
 
     def backward(self, grad_out):
@@ -457,8 +461,14 @@ class _BatchNorm(Module):
         g = np.ascontiguousarray(grad_out, dtype=x3.dtype).reshape(x3.shape)
         if self.fuse_relu:
             g = g * (self._y > 0)
-        dx, dgamma, dbeta = _backend.active().batch_norm_train_backward(
-            x3, g, self.weight.data, self._mean, self._invstd)
+        if self._train_stats:
+            dx, dgamma, dbeta = _backend.active().batch_norm_train_backward(
+                x3, g, self.weight.data, self._mean, self._invstd)
+        else:
+            xhat = (x3 - self._mean[None, :, None]) * self._invstd[None, :, None]
+            dgamma = (g * xhat).sum(axis=(0, 2))
+            dbeta = g.sum(axis=(0, 2), dtype=np.float64)
+            dx = g * (self.weight.data * self._invstd).astype(g.dtype)[None, :, None]
         self.weight.grad += dgamma.astype(self.weight.grad.dtype)
         self.bias.grad += dbeta.astype(self.bias.grad.dtype)
         return dx.reshape(np.shape(grad_out))
