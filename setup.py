@@ -102,7 +102,8 @@ def _extensions():
     try:
         from Cython.Build import cythonize
 
-        exts = cythonize(exts, compiler_directives=directives, quiet=True)
+        # force: the generated .c must match this build's directives (debug or release)
+        exts = cythonize(exts, compiler_directives=directives, quiet=True, force=True)
     except Exception as exc:  # Cython missing or a Cython compile error
         if REQUIRE:
             raise

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from . import _random
-from .nn import CrossEntropyLoss
+from .nn import CrossEntropyLoss, Sequential
 from .serialization import load_checkpoint, save_checkpoint
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -163,7 +163,10 @@ def fit(model, train, test=None, optimizer=None, loss=None, epochs=1, scheduler=
                     diverged = True
                     break
                 model.zero_grad()
-                model.backward(loss.backward())
+                if isinstance(model, Sequential):
+                    model.backward(loss.backward(), input_grad=False)  # images need no gradient
+                else:
+                    model.backward(loss.backward())
                 optimizer.step()
                 n_seen += len(y)
                 loss_sum += value * len(y)

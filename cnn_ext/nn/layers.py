@@ -83,14 +83,14 @@ class Conv2d(Module):
             self._y = y if self.fuse_relu else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_x")
         g = np.ascontiguousarray(grad_out, dtype=self._x.dtype)
         if self.fuse_relu:
             g = g * (self._y > 0)
         dx, dw, db = _backend.active().conv2d_backward(
             self._x, self._x.shape, self.weight.data, g, self.stride, self.padding,
-            self.dilation, need_dx=True, need_dw=True, ws=self._ws,
+            self.dilation, need_dx=input_grad, need_dw=True, ws=self._ws,
             reuse_col=self._thread == threading.get_ident())
         self.weight.grad += dw
         if self.bias is not None:
@@ -161,7 +161,7 @@ class MaxPool2d(_Pool2d):
             self._idx, self._shape = idx, x.shape
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_shape")
         g = as_float_array("MaxPool2d.backward", "grad_out", grad_out)
         return _backend.active().max_pool2d_backward(g, self._idx, self._shape)
@@ -176,7 +176,7 @@ class AvgPool2d(_Pool2d):
             self._shape = x.shape
         return _backend.active().avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_shape")
         g = as_float_array("AvgPool2d.backward", "grad_out", grad_out)
         return _backend.active().avg_pool2d_backward(g, self._shape, self.kernel_size,
@@ -197,7 +197,7 @@ class Flatten(Module):
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_shape")
         return np.asarray(grad_out).reshape(self._shape)
 
@@ -270,13 +270,13 @@ class Linear(Module):
             hint = "; is there an extra pooling layer, or a smaller input image?" + hint
         raise ValueError(f"Linear expects {want} input features, got {got}{origin}{hint}")
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_x")
         g = np.ascontiguousarray(grad_out, dtype=self._x.dtype)
         self.weight.grad += g.T @ self._x
         if self.bias is not None:
             self.bias.grad += g.sum(axis=0)
-        return g @ self.weight.data
+        return g @ self.weight.data if input_grad else None
 
     def flops(self, input_shape, output_shape):
         return 2 * int(np.prod(output_shape)) * (self.in_features or 0)
@@ -305,7 +305,7 @@ class ReLU(_Activation):
             self._y = y
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_y")
         return grad_out * (self._y > 0)
 
@@ -323,7 +323,7 @@ class LeakyReLU(_Activation):
             self._x = x
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_x")
         return np.where(self._x > 0, grad_out, grad_out * grad_out.dtype.type(self.negative_slope))
 
@@ -346,7 +346,7 @@ class Sigmoid(_Activation):
             self._y = y
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_y")
         return grad_out * self._y * (1 - self._y)
 
@@ -358,7 +358,7 @@ class Tanh(_Activation):
             self._y = y
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_y")
         return grad_out * (1 - self._y * self._y)
 
@@ -385,7 +385,7 @@ class Dropout(Module):
         self._mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
         return x * self._mask
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         if self._mask is None:
             return grad_out
         return grad_out * self._mask
@@ -455,7 +455,7 @@ class _BatchNorm(Module):
             self._y = y if self.fuse_relu else None
         return y.reshape(x.shape)
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
         self._need_forward("_x")
         x3 = self._x
         g = np.ascontiguousarray(grad_out, dtype=x3.dtype).reshape(x3.shape)

@@ -69,7 +69,8 @@ class Module:
     def forward(self, x):
         raise NotImplementedError
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, input_grad=True):
+        """dL/dinput for dL/doutput = grad_out (parameter gradients accumulate in .grad)."""
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
     def __call__(self, x):
@@ -283,7 +284,12 @@ class Sequential(Module):
                 spatial = x.shape
         return x
 
-    def backward(self, grad_out):
-        for layer in reversed(list(self._modules.values())):
-            grad_out = layer.backward(grad_out)
+    def backward(self, grad_out, input_grad=True):
+        """Backpropagate through the layers; input_grad=False skips dL/dinput of the first
+        layer (the training loop never needs the gradient of the images) and returns None."""
+        layers = list(self._modules.values())
+        for i in range(len(layers) - 1, -1, -1):
+            if i == 0 and not input_grad:
+                return layers[0].backward(grad_out, input_grad=False)
+            grad_out = layers[i].backward(grad_out)
         return grad_out
