@@ -53,10 +53,10 @@ cdef inline Py_ssize_t _end_valid(Py_ssize_t offset, Py_ssize_t stride, Py_ssize
     return end if end < n_out else n_out
 
 
-cdef void _im2col_one(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_ssize_t n,
+cdef int _im2col_one(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_ssize_t n,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                       Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                      Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
+                      Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
     cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t P = ho * wo
     cdef Py_ssize_t c, i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
@@ -82,6 +82,7 @@ cdef void _im2col_one(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_s
                         col[r, base + oh * wo + ow] = x[n, c, ih, ow * sw + iw0]
                     for ow in range(ow1, wo):
                         col[r, base + oh * wo + ow] = 0
+    return 0
 
 
 def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
@@ -94,10 +95,10 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
         _im2col_one(x, col, n, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
 
 
-cdef void _col2im_one(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
+cdef int _col2im_one(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                       Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                      Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
+                      Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
     cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t P = ho * wo
     cdef Py_ssize_t c, i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
@@ -118,6 +119,7 @@ cdef void _col2im_one(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py_
                     ih = oh * sh - ph + i * dh
                     for ow in range(ow0, ow1):
                         dx[n, c, ih, ow * sw + iw0] += col[r, base + oh * wo + ow]
+    return 0
 
 
 def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] dx,

@@ -10,10 +10,10 @@ from cython cimport floating
 from libc.stdint cimport int64_t
 
 
-cdef void _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+cdef int _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                      int64_t[:, :, :, ::1] idx, Py_ssize_t n, Py_ssize_t c,
                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                     Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+                     Py_ssize_t ph, Py_ssize_t pw) except -1 nogil:
     cdef Py_ssize_t H = x.shape[2], W = x.shape[3], ho = y.shape[2], wo = y.shape[3]
     cdef Py_ssize_t oh, ow, h0, w0, h1, w1, h, w, best
     cdef floating m, v
@@ -45,10 +45,11 @@ cdef void _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                     break
             y[n, c, oh, ow] = m
             idx[n, c, oh, ow] = best
+    return 0
 
 
-cdef void _max2x2_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
-                        int64_t[:, :, :, ::1] idx, Py_ssize_t n, Py_ssize_t c) noexcept nogil:
+cdef int _max2x2_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                        int64_t[:, :, :, ::1] idx, Py_ssize_t n, Py_ssize_t c) except -1 nogil:
     """Fast path: 2x2 window, stride 2, no padding."""
     cdef Py_ssize_t W = x.shape[3], ho = y.shape[2], wo = y.shape[3]
     cdef Py_ssize_t oh, ow, h, w, best
@@ -73,6 +74,7 @@ cdef void _max2x2_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y
                 best = (h + 1) * W + w + 1
             y[n, c, oh, ow] = m
             idx[n, c, oh, ow] = best
+    return 0
 
 
 def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,

@@ -28,8 +28,9 @@ class GemmConv:
                 dilation[0], dilation[1], ho, wo)
         return N, C, K, ho, wo, args
 
-    def forward(self, x, w, b, stride, padding, dilation, relu=False, ws=None):
-        """y = conv(x, w) + b (then ReLU when relu); the column matrix stays in ws['col']."""
+    def forward(self, x, w, b, stride, padding, dilation, relu=False, ws=None, out=None):
+        """y = conv(x, w) + b (then ReLU when relu), written to out when given; the column
+        matrix stays in ws['col'] for the backward pass."""
         ws = ws or default_workspace
         N, C, K, ho, wo, args = self._geometry(x.shape, w.shape, stride, padding, dilation)
         P = ho * wo
@@ -37,20 +38,21 @@ class GemmConv:
         self.p.im2col(x, col, *args)
         rows = ws.get("rows", (K, N * P), x.dtype)
         np.matmul(w.reshape(K, -1), col, out=rows)
-        y = np.empty((N, K, ho, wo), dtype=x.dtype)
+        y = np.empty((N, K, ho, wo), dtype=x.dtype) if out is None else out
         self.p.rows_to_nchw(rows, b, y.reshape(N, K, P), relu)
         return y
 
     def backward(self, x, x_shape, w, dy, stride, padding, dilation,
-                 need_dx=True, need_dw=True, ws=None, reuse_col=False):
+                 need_dx=True, need_dw=True, ws=None, reuse_col=False, dx_out=None):
         """(dx, dw, db) for y = conv(x, w) + b given dy = dL/dy; entries not asked for are None.
 
-        reuse_col: ws['col'] still holds im2col(x) from the forward call.
+        reuse_col: ws['col'] still holds im2col(x) from the forward call. dx is written to
+        dx_out when given. The column gradient reuses the column buffer once dw is done.
         """
         ws = ws or default_workspace
         N, C, K, ho, wo, args = self._geometry(x_shape, w.shape, stride, padding, dilation)
         P = ho * wo
-        drows = ws.get("drows", (K, N * P), dy.dtype)
+        drows = ws.get("rows", (K, N * P), dy.dtype)
         self.p.nchw_to_rows(dy.reshape(N, K, P), drows)
         dx = dw = None
         db = drows.sum(axis=1)
@@ -60,8 +62,8 @@ class GemmConv:
                 self.p.im2col(x, col, *args)
             dw = np.matmul(drows, col.T).reshape(w.shape)
         if need_dx:
-            dcol = ws.get("dcol", (w[0].size, N * P), dy.dtype)
+            dcol = ws.get("col", (w[0].size, N * P), dy.dtype)  # im2col(x) is no longer needed
             np.matmul(w.reshape(K, -1).T, drows, out=dcol)
-            dx = np.empty(x_shape, dtype=dy.dtype)
+            dx = np.empty(x_shape, dtype=dy.dtype) if dx_out is None else dx_out
             self.p.col2im(dcol, dx, *args)
         return dx, dw, db

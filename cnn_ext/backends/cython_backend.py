@@ -50,57 +50,61 @@ def _pool_out(x_shape, kernel, stride, padding):
     return N, C, ho, wo
 
 
-def max_pool2d_forward(x, kernel, stride, padding):
+def _alloc(out, shape, dtype):
+    return np.empty(shape, dtype=dtype) if out is None else out
+
+
+def max_pool2d_forward(x, kernel, stride, padding, out=None, idx_out=None):
     """(y, indices) for max pooling of x (N, C, H, W); indices flat h*W + w per plane (int64)."""
     shape = _pool_out(x.shape, kernel, stride, padding)
-    y = np.empty(shape, dtype=x.dtype)
-    idx = np.empty(shape, dtype=np.int64)
+    y = _alloc(out, shape, x.dtype)
+    idx = _alloc(idx_out, shape, np.int64)
     _pool_kernels.max_pool_forward(x, y, idx, *kernel, *stride, *padding, _threads())
     return y, idx
 
 
-def max_pool2d_backward(dy, indices, x_shape):
+def max_pool2d_backward(dy, indices, x_shape, out=None):
     """dx (N, C, H, W) with dy routed to the recorded maxima."""
-    dx = np.empty(x_shape, dtype=dy.dtype)
+    dx = _alloc(out, x_shape, dy.dtype)
     _pool_kernels.max_pool_backward(dy, indices, dx, _threads())
     return dx
 
 
-def avg_pool2d_forward(x, kernel, stride, padding):
+def avg_pool2d_forward(x, kernel, stride, padding, out=None):
     """Window means of x (N, C, H, W) (count_include_pad=True)."""
-    y = np.empty(_pool_out(x.shape, kernel, stride, padding), dtype=x.dtype)
+    y = _alloc(out, _pool_out(x.shape, kernel, stride, padding), x.dtype)
     _pool_kernels.avg_pool_forward(x, y, *kernel, *stride, *padding, _threads())
     return y
 
 
-def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
+def avg_pool2d_backward(dy, x_shape, kernel, stride, padding, out=None):
     """dx (N, C, H, W): each dy spread evenly over its window."""
-    dx = np.empty(x_shape, dtype=dy.dtype)
+    dx = _alloc(out, x_shape, dy.dtype)
     _pool_kernels.avg_pool_backward(dy, dx, *kernel, *stride, *padding, _threads())
     return dx
 
 
-def batch_norm_train_forward(x, gamma, beta, eps, relu=False):
+def batch_norm_train_forward(x, gamma, beta, eps, relu=False, out=None):
     """x (N, C, P) -> (y, mean, var, invstd), statistics per channel (biased var)."""
     C = x.shape[1]
-    y = np.empty_like(x)
+    y = _alloc(out, x.shape, x.dtype)
     mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
     _norm_kernels.batch_norm_train_forward(x, gamma, beta, float(eps), y, mean, var, invstd,
                                            relu, _threads())
     return y, mean, var, invstd
 
 
-def batch_norm_affine(x, scale, shift, relu=False):
+def batch_norm_affine(x, scale, shift, relu=False, out=None):
     """y = x*scale[c] + shift[c] for x (N, C, P) (ReLU'd when relu)."""
-    y = np.empty_like(x)
+    y = _alloc(out, x.shape, x.dtype)
     _norm_kernels.batch_norm_affine(x, scale, shift, y, relu, _threads())
     return y
 
 
-def batch_norm_train_backward(x, dy, gamma, mean, invstd):
+def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None):
     """(dx, dgamma, dbeta) of the training-mode transform; x, dy (N, C, P)."""
     C = x.shape[1]
-    dx = np.empty_like(x)
+    dx = _alloc(out, x.shape, x.dtype)
     dgamma, dbeta = np.empty(C), np.empty(C)
     _norm_kernels.batch_norm_train_backward(x, dy, gamma, mean, invstd, dx, dgamma, dbeta,
                                             _threads())

@@ -69,7 +69,14 @@ conv2d_forward = _conv.forward
 conv2d_backward = _conv.backward
 
 
-def max_pool2d_forward(x, kernel, stride, padding):
+def _into(out, value):
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+def max_pool2d_forward(x, kernel, stride, padding, out=None, idx_out=None):
     """(y, indices) for max pooling of x (N, C, H, W); indices are flat h*W + w per plane."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     N, C, H, W = x.shape
@@ -91,19 +98,19 @@ def max_pool2d_forward(x, kernel, stride, padding):
     bi, bj = np.divmod(best, kw)
     rows = np.arange(ho).reshape(1, 1, ho, 1) * sh + bi - ph
     cols = np.arange(wo).reshape(1, 1, 1, wo) * sw + bj - pw
-    return y, rows * W + cols
+    return _into(out, y), _into(idx_out, rows * W + cols)
 
 
-def max_pool2d_backward(dy, indices, x_shape):
+def max_pool2d_backward(dy, indices, x_shape, out=None):
     """dx (N, C, H, W): dy routed to the positions in indices (summed where windows overlap)."""
     N, C, H, W = x_shape
     planes = N * C
     flat = indices.reshape(planes, -1) + (np.arange(planes) * (H * W))[:, None]
     dx = np.bincount(flat.ravel(), weights=dy.ravel(), minlength=planes * H * W)
-    return dx.astype(dy.dtype, copy=False).reshape(x_shape)
+    return _into(out, dx.astype(dy.dtype, copy=False).reshape(x_shape))
 
 
-def avg_pool2d_forward(x, kernel, stride, padding):
+def avg_pool2d_forward(x, kernel, stride, padding, out=None):
     """Window means of x (N, C, H, W), zero padding counted (count_include_pad=True)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     N, C, H, W = x.shape
@@ -115,10 +122,10 @@ def avg_pool2d_forward(x, kernel, stride, padding):
         for j in range(kw):
             y += xp[:, :, _window(i, ho, sh), _window(j, wo, sw)]
     y *= x.dtype.type(1.0 / (kh * kw))
-    return y
+    return _into(out, y)
 
 
-def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
+def avg_pool2d_backward(dy, x_shape, kernel, stride, padding, out=None):
     """dx (N, C, H, W): each dy spread evenly over its window."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     N, C, H, W = x_shape
@@ -128,29 +135,29 @@ def avg_pool2d_backward(dy, x_shape, kernel, stride, padding):
     for i in range(kh):
         for j in range(kw):
             dxp[:, :, _window(i, ho, sh), _window(j, wo, sw)] += g
-    return np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W])
+    return _into(out, np.ascontiguousarray(dxp[:, :, ph:ph + H, pw:pw + W]))
 
 
-def batch_norm_train_forward(x, gamma, beta, eps, relu=False):
+def batch_norm_train_forward(x, gamma, beta, eps, relu=False, out=None):
     """x (N, C, P) -> (y, mean, var, invstd), statistics per channel over N and P (biased var)."""
     mean = x.mean(axis=(0, 2), dtype=np.float64)
     var = ((x - mean[None, :, None]) ** 2).mean(axis=(0, 2), dtype=np.float64)
     invstd = 1.0 / np.sqrt(var + eps)
     scale = (gamma * invstd).astype(x.dtype)
     shift = (beta - mean * gamma * invstd).astype(x.dtype)
-    return batch_norm_affine(x, scale, shift, relu), mean, var, invstd
+    return batch_norm_affine(x, scale, shift, relu, out), mean, var, invstd
 
 
-def batch_norm_affine(x, scale, shift, relu=False):
+def batch_norm_affine(x, scale, shift, relu=False, out=None):
     """y = x*scale[c] + shift[c] for x (N, C, P) (ReLU'd when relu)."""
-    y = x * scale[None, :, None]
+    y = np.multiply(x, scale[None, :, None], out=out)
     y += shift[None, :, None]
     if relu:
         np.maximum(y, 0, out=y)
     return y
 
 
-def batch_norm_train_backward(x, dy, gamma, mean, invstd):
+def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None):
     """(dx, dgamma, dbeta) of the training-mode transform; x, dy (N, C, P)."""
     M = x.shape[0] * x.shape[2]
     xhat = (x - mean[None, :, None].astype(x.dtype)) * invstd[None, :, None].astype(x.dtype)
@@ -158,4 +165,4 @@ def batch_norm_train_backward(x, dy, gamma, mean, invstd):
     dgamma = (dy * xhat).sum(axis=(0, 2), dtype=np.float64)
     k = (gamma * invstd / M).astype(x.dtype)[None, :, None]
     dx = k * (M * dy - dbeta.astype(x.dtype)[None, :, None] - xhat * dgamma.astype(x.dtype)[None, :, None])
-    return dx, dgamma, dbeta
+    return _into(out, dx), dgamma, dbeta

@@ -51,7 +51,8 @@ class Conv2d(Module):
         self.dilation = pair("Conv2d", "dilation", dilation, 1)
         self.weight = Parameter(np.zeros((self.out_channels, self.in_channels) + self.kernel_size))
         self.bias = Parameter(np.zeros(self.out_channels)) if bias else None
-        self.fuse_relu = False  # set by fuse(): forward applies ReLU to its output
+        self.fuse_relu = False  # True: forward applies ReLU to its output
+        self._planned_relu = False  # set by Sequential when a ReLU follows
         self._ws = Workspace()
         self._x = None
         self._y = None
@@ -76,22 +77,30 @@ class Conv2d(Module):
     def forward(self, x):
         x = self._check(x)
         b = self.bias.data if self.bias is not None else None
+        relu = self.fuse_relu or self._planned_relu
+        N, _, H, W = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        shape = (N, self.out_channels, (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                 (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
         y = _backend.active().conv2d_forward(x, self.weight.data, b, self.stride, self.padding,
-                                             self.dilation, relu=self.fuse_relu, ws=self._ws)
+                                             self.dilation, relu=relu, ws=self._ws,
+                                             out=self._buffer("y", shape, x.dtype, self._reuse_out))
         if self.training:
-            self._x, self._thread = x, threading.get_ident()
-            self._y = y if self.fuse_relu else None
+            self._x, self._thread, self._col_valid = x, threading.get_ident(), True
+            self._y = y if relu else None
         return y
 
     def backward(self, grad_out, input_grad=True):
         self._need_forward("_x")
         g = np.ascontiguousarray(grad_out, dtype=self._x.dtype)
-        if self.fuse_relu:
+        if self._y is not None:  # fused ReLU
             g = g * (self._y > 0)
         dx, dw, db = _backend.active().conv2d_backward(
             self._x, self._x.shape, self.weight.data, g, self.stride, self.padding,
             self.dilation, need_dx=input_grad, need_dw=True, ws=self._ws,
-            reuse_col=self._thread == threading.get_ident())
+            reuse_col=self._col_valid and self._thread == threading.get_ident(),
+            dx_out=self._buffer("dx", self._x.shape, self._x.dtype, self._reuse_grad))
+        self._col_valid = self._col_valid and not input_grad  # dcol overwrote the columns
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
@@ -140,6 +149,10 @@ class _Pool2d(Module):
                                  f"input {axis} {size} (+2*{p} padding); input shape {x.shape}")
         return x
 
+    def _out_shape(self, s):
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (s[0], s[1], (s[2] + 2 * ph - kh) // sh + 1, (s[3] + 2 * pw - kw) // sw + 1)
+
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
@@ -156,7 +169,11 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         x = self._check(x)
-        y, idx = _backend.active().max_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        shape = self._out_shape(x.shape)
+        y, idx = _backend.active().max_pool2d_forward(
+            x, self.kernel_size, self.stride, self.padding,
+            out=self._buffer("y", shape, x.dtype, self._reuse_out),
+            idx_out=self._buffer("idx", shape, np.int64, self._reuse_out and self.training))
         if self.training:
             self._idx, self._shape = idx, x.shape
         return y
@@ -164,7 +181,8 @@ class MaxPool2d(_Pool2d):
     def backward(self, grad_out, input_grad=True):
         self._need_forward("_shape")
         g = as_float_array("MaxPool2d.backward", "grad_out", grad_out)
-        return _backend.active().max_pool2d_backward(g, self._idx, self._shape)
+        return _backend.active().max_pool2d_backward(
+            g, self._idx, self._shape, out=self._buffer("dx", self._shape, g.dtype, self._reuse_grad))
 
 
 class AvgPool2d(_Pool2d):
@@ -174,13 +192,16 @@ class AvgPool2d(_Pool2d):
         x = self._check(x)
         if self.training:
             self._shape = x.shape
-        return _backend.active().avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        return _backend.active().avg_pool2d_forward(
+            x, self.kernel_size, self.stride, self.padding,
+            out=self._buffer("y", self._out_shape(x.shape), x.dtype, self._reuse_out))
 
     def backward(self, grad_out, input_grad=True):
         self._need_forward("_shape")
         g = as_float_array("AvgPool2d.backward", "grad_out", grad_out)
-        return _backend.active().avg_pool2d_backward(g, self._shape, self.kernel_size,
-                                                     self.stride, self.padding)
+        return _backend.active().avg_pool2d_backward(
+            g, self._shape, self.kernel_size, self.stride, self.padding,
+            out=self._buffer("dx", self._shape, g.dtype, self._reuse_grad))
 
 
 class Flatten(Module):
@@ -413,6 +434,7 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", np.ones(self.num_features, np.float32))
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
         self.fuse_relu = bool(fuse_relu)
+        self._planned_relu = False  # set by Sequential when a ReLU follows
         self._x = None
 
     def _as3d(self, x):
@@ -428,13 +450,14 @@ class _BatchNorm(Module):
         x, x3 = self._as3d(x)
         be = _backend.active()
         gamma, beta = self.weight.data, self.bias.data
+        relu = self.fuse_relu or self._planned_relu
+        out = self._buffer("y", x3.shape, x3.dtype, self._reuse_out)
         if self.training:
             M = x3.shape[0] * x3.shape[2]
             if M < 2:
                 raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel "
                                  f"when training; got input of shape {x.shape}")
-            y, mean, var, invstd = be.batch_norm_train_forward(x3, gamma, beta, self.eps,
-                                                               self.fuse_relu)
+            y, mean, var, invstd = be.batch_norm_train_forward(x3, gamma, beta, self.eps, relu, out)
             m = self.momentum
             dt = self.running_mean.dtype
             self._set_buffer("running_mean", ((1 - m) * self.running_mean + m * mean).astype(dt))
@@ -442,28 +465,29 @@ class _BatchNorm(Module):
                              ((1 - m) * self.running_var + m * var * (M / (M - 1))).astype(dt))
             self._set_buffer("num_batches_tracked", self.num_batches_tracked + 1)
             self._x, self._mean, self._invstd = x3, mean, invstd
-            self._y = y if self.fuse_relu else None
+            self._y = y if relu else None
             self._train_stats = True
         else:
             invstd = 1.0 / np.sqrt(self.running_var.astype(np.float64) + self.eps)
             scale = (gamma * invstd).astype(x.dtype)
             shift = (beta - self.running_mean * gamma * invstd).astype(x.dtype)
-            y = be.batch_norm_affine(x3, scale, shift, self.fuse_relu)
+            y = be.batch_norm_affine(x3, scale, shift, relu, out)
             # eval-mode backward (e.g. input gradients of a frozen model) uses running stats
             self._x, self._train_stats = x3, False
             self._mean, self._invstd = self.running_mean.astype(np.float64), invstd
-            self._y = y if self.fuse_relu else None
+            self._y = y if relu else None
         return y.reshape(x.shape)
 
     def backward(self, grad_out, input_grad=True):
         self._need_forward("_x")
         x3 = self._x
         g = np.ascontiguousarray(grad_out, dtype=x3.dtype).reshape(x3.shape)
-        if self.fuse_relu:
+        if self._y is not None:  # fused ReLU
             g = g * (self._y > 0)
         if self._train_stats:
             dx, dgamma, dbeta = _backend.active().batch_norm_train_backward(
-                x3, g, self.weight.data, self._mean, self._invstd)
+                x3, g, self.weight.data, self._mean, self._invstd,
+                out=self._buffer("dx", x3.shape, x3.dtype, self._reuse_grad))
         else:
             xhat = (x3 - self._mean[None, :, None]) * self._invstd[None, :, None]
             dgamma = (g * xhat).sum(axis=(0, 2))

@@ -37,6 +37,12 @@ class Parameter:
 class Module:
     """Base class of every layer and model."""
 
+    # Set by Sequential just before it calls the layer: the output (or input gradient) is an
+    # intermediate that only the next (previous) layer reads, so the layer may write it into
+    # a buffer it reuses on every call instead of allocating (see cnn_ext._workspace).
+    _reuse_out = False
+    _reuse_grad = False
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -75,6 +81,17 @@ class Module:
 
     def __call__(self, x):
         return self.forward(x)
+
+    def _buffer(self, name, shape, dtype, reuse):
+        """A reused per-layer, per-thread array when reuse is True, else None (allocate)."""
+        if not reuse:
+            return None
+        bufs = self.__dict__.get("_bufs")
+        if bufs is None:
+            from .._workspace import Workspace
+            bufs = Workspace()
+            object.__setattr__(self, "_bufs", bufs)
+        return bufs.get(name, shape, dtype)
 
     def _need_forward(self, *attrs):
         for a in attrs:
@@ -274,20 +291,42 @@ class Sequential(Module):
         setattr(self, str(len(self)), layer)
         return self
 
+    def _plan(self):
+        """Which layers run, and how: a ReLU right after BatchNorm or Conv2d is folded into
+        that layer's kernel (and skipped here); every output but the last is an intermediate
+        the layer may write into a reused buffer."""
+        from .layers import BatchNorm1d, BatchNorm2d, Conv2d, ReLU
+        layers = list(self._modules.values())
+        plan = []
+        for i, layer in enumerate(layers):
+            if isinstance(layer, ReLU) and plan and isinstance(plan[-1], (BatchNorm1d, BatchNorm2d, Conv2d)) \
+                    and not plan[-1].fuse_relu:
+                object.__setattr__(plan[-1], "_planned_relu", True)
+                object.__setattr__(plan[-1], "_reuse_out", i + 1 < len(layers))
+                continue
+            if hasattr(layer, "_planned_relu"):
+                object.__setattr__(layer, "_planned_relu", False)
+            object.__setattr__(layer, "_reuse_out", i + 1 < len(layers))
+            object.__setattr__(layer, "_reuse_grad", bool(plan))
+            plan.append(layer)
+        return plan
+
     def forward(self, x):
         spatial = None  # the last (N, C, H, W) shape seen, for Linear's error message
-        for layer in self._modules.values():
+        plan = self._plan()
+        for layer in plan:
             if spatial is not None:
                 layer._source_shape = spatial
             x = layer(x)
             if getattr(x, "ndim", 0) == 4:
                 spatial = x.shape
+        object.__setattr__(self, "_last_plan", plan)
         return x
 
     def backward(self, grad_out, input_grad=True):
         """Backpropagate through the layers; input_grad=False skips dL/dinput of the first
         layer (the training loop never needs the gradient of the images) and returns None."""
-        layers = list(self._modules.values())
+        layers = self.__dict__.get("_last_plan") or list(self._modules.values())
         for i in range(len(layers) - 1, -1, -1):
             if i == 0 and not input_grad:
                 return layers[0].backward(grad_out, input_grad=False)
