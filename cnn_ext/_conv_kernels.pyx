@@ -144,11 +144,13 @@ def rows_to_nchw(const floating[:, ::1] rows, const floating[::1] bias, floating
     for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
         for k in range(K):
             b = bias[k] if add_bias else 0
-            for p in range(P):
-                v = rows[k, n * P + p] + b
-                if relu and v < 0:
-                    v = 0
-                out[n, k, p] = v
+            if relu:
+                for p in range(P):
+                    v = rows[k, n * P + p] + b
+                    out[n, k, p] = v if v > 0 else 0
+            else:
+                for p in range(P):
+                    out[n, k, p] = rows[k, n * P + p] + b
 
 
 def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows, int n_threads):

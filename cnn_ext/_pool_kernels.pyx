@@ -2,7 +2,8 @@
 """Pooling kernels on C-contiguous (N, C, H, W) memoryviews, parallel over N*C planes.
 
 Arithmetic only; cnn_ext.functional validates shapes and arguments first.
-Max pooling treats padding as -inf and propagates NaN, as PyTorch does; indices are
+Max pooling treats padding as -inf and propagates NaN, as PyTorch does (a NaN wins over
+any number; among NaNs the last in scan order, the first among equal maxima); indices are
 flat positions h*W + w inside each input plane (int64), as PyTorch's.
 """
 from cython.parallel cimport prange
@@ -17,6 +18,7 @@ cdef int _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef Py_ssize_t H = x.shape[2], W = x.shape[3], ho = y.shape[2], wo = y.shape[3]
     cdef Py_ssize_t oh, ow, h0, w0, h1, w1, h, w, best
     cdef floating m, v
+    cdef bint take
     for oh in range(ho):
         h0 = oh * sh - ph
         h1 = h0 + kh
@@ -36,45 +38,44 @@ cdef int _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
             for h in range(h0, h1):
                 for w in range(w0, w1):
                     v = x[n, c, h, w]
-                    if v > m or v != v:
-                        m = v
-                        best = h * W + w
-                        if v != v:
-                            break
-                if m != m:
-                    break
+                    take = (v > m) | (v != v)
+                    best = h * W + w if take else best
+                    m = v if take else m
             y[n, c, oh, ow] = m
             idx[n, c, oh, ow] = best
     return 0
 
 
-cdef int _max2x2_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
-                        int64_t[:, :, :, ::1] idx, Py_ssize_t n, Py_ssize_t c) except -1 nogil:
-    """Fast path: 2x2 window, stride 2, no padding."""
-    cdef Py_ssize_t W = x.shape[3], ho = y.shape[2], wo = y.shape[3]
-    cdef Py_ssize_t oh, ow, h, w, best
+cdef void _max2x2_plane(const floating* src, floating* dst, int64_t* di, Py_ssize_t H,
+                        Py_ssize_t W, Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
+    """Fast path on one plane: 2x2 window, stride 2, no padding. src (H, W), dst and
+    di (ho, wo), all contiguous."""
+    cdef Py_ssize_t oh, ow, best, cand
+    cdef const floating* r0
+    cdef const floating* r1
     cdef floating m, v
+    cdef bint take
     for oh in range(ho):
-        h = 2 * oh
+        r0 = src + 2 * oh * W
+        r1 = r0 + W
         for ow in range(wo):
-            w = 2 * ow
-            m = x[n, c, h, w]
-            best = h * W + w
-            v = x[n, c, h, w + 1]
-            if v > m or (v != v and m == m):
-                m = v
-                best = h * W + w + 1
-            v = x[n, c, h + 1, w]
-            if v > m or (v != v and m == m):
-                m = v
-                best = (h + 1) * W + w
-            v = x[n, c, h + 1, w + 1]
-            if v > m or (v != v and m == m):
-                m = v
-                best = (h + 1) * W + w + 1
-            y[n, c, oh, ow] = m
-            idx[n, c, oh, ow] = best
-    return 0
+            m = r0[2 * ow]
+            best = 2 * oh * W + 2 * ow
+            v = r0[2 * ow + 1]
+            take = (v > m) | (v != v)
+            m = v if take else m
+            best = best + 1 if take else best
+            cand = (2 * oh + 1) * W + 2 * ow
+            v = r1[2 * ow]
+            take = (v > m) | (v != v)
+            m = v if take else m
+            best = cand if take else best
+            v = r1[2 * ow + 1]
+            take = (v > m) | (v != v)
+            m = v if take else m
+            best = cand + 1 if take else best
+            dst[oh * wo + ow] = m
+            di[oh * wo + ow] = best
 
 
 def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
@@ -85,7 +86,8 @@ def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     cdef bint fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
     for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
         if fast:
-            _max2x2_plane(x, y, idx, nc // C, nc % C)
+            _max2x2_plane(&x[nc // C, nc % C, 0, 0], &y[nc // C, nc % C, 0, 0],
+                          &idx[nc // C, nc % C, 0, 0], x.shape[2], x.shape[3], y.shape[2], y.shape[3])
         else:
             _max_plane(x, y, idx, nc // C, nc % C, kh, kw, sh, sw, ph, pw)
 

@@ -91,7 +91,7 @@ def max_pool2d_forward(x, kernel, stride, padding, out=None, idx_out=None):
             if y is None:
                 y = v.copy()
                 continue
-            take = (v > y) | (np.isnan(v) & ~np.isnan(y))
+            take = (v > y) | np.isnan(v)  # as PyTorch: NaN wins, the last NaN's index
             np.copyto(y, v, where=take)
             best[take] = i * kw + j
     # kernel-window position -> flat input position
