@@ -147,7 +147,7 @@ def rows_to_nchw(const floating[:, ::1] rows, const floating[::1] bias, floating
             if relu:
                 for p in range(P):
                     v = rows[k, n * P + p] + b
-                    out[n, k, p] = v if v > 0 else 0
+                    out[n, k, p] = 0 if v < 0 else v  # NaN propagates, as torch.relu
             else:
                 for p in range(P):
                     out[n, k, p] = rows[k, n * P + p] + b

@@ -81,7 +81,7 @@ cdef inline void _affine(const floating* a, floating* out, Py_ssize_t n, floatin
     if relu:
         for i in range(n):
             v = a[i] * scale + shift
-            out[i] = v if v > 0 else 0
+            out[i] = 0 if v < 0 else v  # NaN propagates, as torch.relu
     else:
         for i in range(n):
             out[i] = a[i] * scale + shift

@@ -145,7 +145,8 @@ def plot(out, records, rows):
         mean = np.mean([c[:n] for c in curves], axis=0)
         a.plot(range(1, n + 1), 100 * mean, "o-", ms=3, color=cmap(i % 20), label=name)
     a.set_xlabel("epoch"), a.set_ylabel("test accuracy % (mean over seeds)"), a.grid(alpha=0.3)
-    a.legend(fontsize=7, loc="lower right")
+    if a.get_legend_handles_labels()[0]:
+        a.legend(fontsize=7, loc="lower right")
     finals = [0 if math.isnan(r["final_mean"]) else 100 * r["final_mean"] for r in rows]
     errs = [0 if math.isnan(r["final_std"]) else 100 * r["final_std"] for r in rows]
     b.barh(range(len(rows)), finals, xerr=errs, color=[cmap(i % 20) for i in range(len(rows))])

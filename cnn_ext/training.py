@@ -104,12 +104,13 @@ def _progress(total, desc, enabled):
 
 def fit(model, train, test=None, optimizer=None, loss=None, epochs=1, scheduler=None,
         checkpoint_dir=None, resume=False, progress=True, log=print, handle_sigint=True,
-        max_steps_per_epoch=None):
+        max_steps_per_epoch=None, on_epoch_end=None):
     """Train model on the DataLoader `train` for `epochs` epochs; evaluate on `test`.
 
     checkpoint_dir: write checkpoint.npz there after every epoch (and on Ctrl-C);
     resume=True continues from it exactly (same batches, same dropout draws).
     Stops early, keeping the last good checkpoint, when the loss becomes NaN/inf.
+    on_epoch_end(epoch, history) is called after each epoch's checkpoint.
     """
     from .optim import Adam
     loss = loss or CrossEntropyLoss()
@@ -214,4 +215,6 @@ def fit(model, train, test=None, optimizer=None, loss=None, epochs=1, scheduler=
             line += f"  {seconds:.1f}s  {n_seen / seconds:.0f} img/s"
             log(line)
             checkpoint(epoch + 1)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, history)
     return history

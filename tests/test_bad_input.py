@@ -108,3 +108,92 @@ def test_nan_inf_inputs_propagate_through_pools():
     x = np.array([[[[np.nan, 1.0], [np.inf, -np.inf]]]], f32)
     assert np.isnan(F.max_pool2d(x, 2)).all()
     assert np.isnan(F.avg_pool2d(x, 2)).all()
+
+
+# --- layer-, loss- and optimizer-level cases ----------------------------------------------
+
+import cnn_ext  # noqa: E402
+from cnn_ext import nn, optim  # noqa: E402
+
+
+def test_linear_feature_mismatch():
+    with pytest.raises(ValueError, match=r"Linear expects 10 input features, got 7"):
+        nn.Linear(10, 2)(np.zeros((3, 7), f32))
+    with pytest.raises(ValueError, match=r"Linear: input must be 2-D \(N, in_features\); got shape \(3, 2, 5\)"):
+        nn.Linear(10, 2)(np.zeros((3, 2, 5), f32))
+
+
+def test_batchnorm_channel_mismatch():
+    with pytest.raises(ValueError, match=r"BatchNorm2d: expected 16 channels \(num_features=16\); got input of shape \(2, 8, 4, 4\)"):
+        nn.BatchNorm2d(16)(np.zeros((2, 8, 4, 4), f32))
+    with pytest.raises(ValueError, match=r"BatchNorm1d: expected more than 1 value per channel"):
+        nn.BatchNorm1d(4)(np.zeros((1, 4), f32))
+
+
+def test_conv_layer_messages():
+    with pytest.raises(ValueError, match=r"Conv2d: expected input with 3 channels \(in_channels=3\); got 1"):
+        nn.Conv2d(3, 8, 3)(np.zeros((2, 1, 8, 8), f32))
+    with pytest.raises(ValueError, match=r"Conv2d: input must be 4-D .*add a channel axis"):
+        nn.Conv2d(1, 8, 3)(np.zeros((2, 8, 8), f32))
+    with pytest.raises(ValueError, match=r"Conv2d: out_channels must be a positive int; got 0"):
+        nn.Conv2d(1, 0, 3)
+    with pytest.raises(ValueError, match=r"MaxPool2d: window height 3 is larger than the input height 2"):
+        nn.MaxPool2d(3)(np.zeros((1, 1, 2, 2), f32))
+
+
+@pytest.mark.parametrize("labels,exc,match", [
+    (np.array([0, 1, 10]), ValueError, r"target labels must be in \[0, 9\] for 10 classes; got 10"),
+    (np.array([0, -1, 2]), ValueError, r"must be in \[0, 9\] .* got -1"),
+    (np.array([0, 1]), ValueError, r"target must have shape \(3,\) \(one label per row of logits \(3, 10\)\); got \(2,\)"),
+    (np.array([0.0, 1.0, 2.0]), TypeError, r"target must hold integer class labels"),
+    (np.array([[0], [1], [2]]), ValueError, r"target must have shape \(3,\)"),
+])
+def test_labels(labels, exc, match):
+    with pytest.raises(exc, match=match):
+        nn.CrossEntropyLoss()(np.zeros((3, 10), f32), labels)
+
+
+def test_state_dict_problems():
+    m = cnn_ext.lenet5()
+    sd = m.state_dict()
+    missing = {k: v for k, v in sd.items() if k != "0.bias"}
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "0.bias"'):
+        m.load_state_dict(missing)
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "bogus"'):
+        m.load_state_dict({**sd, "bogus": np.zeros(1)})
+    with pytest.raises(RuntimeError, match=r"size mismatch for 0.weight: copying a param with shape \(6, 1, 3, 3\)"):
+        m.load_state_dict({**sd, "0.weight": np.zeros((6, 1, 3, 3))})
+    m.load_state_dict(missing, strict=False)  # strict=False tolerates what is absent
+    with pytest.raises(TypeError, match="expected a mapping"):
+        m.load_state_dict([1, 2])
+
+
+def test_backward_before_forward_and_empty_optimizer():
+    with pytest.raises(RuntimeError, match="Linear.backward called before forward"):
+        nn.Linear(2, 2).backward(np.zeros((1, 2), f32))
+    with pytest.raises(RuntimeError, match="CrossEntropyLoss.backward called before"):
+        nn.CrossEntropyLoss().backward()
+    with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
+        optim.Adam([])
+    with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
+        optim.SGD(nn.ReLU().parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="params must be cnn_ext.nn.Parameter"):
+        optim.SGD([np.zeros(3)], lr=0.1)
+    with pytest.raises(ValueError, match=r"lr must be >= 0"):
+        optim.SGD(cnn_ext.lenet5().parameters(), lr=-1)
+
+
+def test_layer_nan_inputs_propagate_without_crashing():
+    m = cnn_ext.fashion_cnn()
+    x = np.zeros((2, 1, 28, 28), f32)
+    x[0, 0, 3, 3] = np.nan
+    x[1, 0, 5, 5] = np.inf
+    y = m(x)
+    assert y.shape == (2, 10) and np.isnan(y).any()
+
+
+def test_object_and_string_inputs_to_layers():
+    with pytest.raises(TypeError, match=r"Conv2d: input must have a real numeric dtype"):
+        nn.Conv2d(1, 2, 3)(np.array([["a"]]))
+    with pytest.raises(TypeError, match=r"Linear: input must be a numeric array|real numeric dtype"):
+        nn.Linear(2, 2)(np.array([[object(), object()]], dtype=object))
