@@ -153,11 +153,19 @@ def rows_to_nchw(const floating[:, ::1] rows, const floating[::1] bias, floating
                     out[n, k, p] = rows[k, n * P + p] + b
 
 
-def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows, int n_threads):
-    """rows[k, n*P + p] = src[n, k, p]; src: (N, K, P), rows: (K, N*P)."""
+def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows,
+                 const floating[:, :, ::1] relu_out, bint relu, int n_threads):
+    """rows[k, n*P + p] = src[n, k, p]; src: (N, K, P), rows: (K, N*P).
+
+    relu: zero where relu_out (N, K, P) <= 0 (the gradient behind a fused ReLU).
+    """
     cdef Py_ssize_t N = src.shape[0], K = src.shape[1], P = src.shape[2]
     cdef Py_ssize_t n, k, p
     for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
         for k in range(K):
-            for p in range(P):
-                rows[k, n * P + p] = src[n, k, p]
+            if relu:
+                for p in range(P):
+                    rows[k, n * P + p] = src[n, k, p] if relu_out[n, k, p] > 0 else 0
+            else:
+                for p in range(P):
+                    rows[k, n * P + p] = src[n, k, p]

@@ -74,6 +74,40 @@ cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n, doub
     return <double>((s0 + s1) + (s2 + s3)) + <double>((s4 + s5) + (s6 + s7))
 
 
+cdef inline double _sum_masked(const floating* a, const floating* y, Py_ssize_t n) noexcept nogil:
+    """sum(a[i] where y[i] > 0): the gradient sum behind a fused ReLU with output y."""
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        s0 += a[i] if y[i] > 0 else 0
+        s1 += a[i + 1] if y[i + 1] > 0 else 0
+        s2 += a[i + 2] if y[i + 2] > 0 else 0
+        s3 += a[i + 3] if y[i + 3] > 0 else 0
+        i += 4
+    while i < n:
+        s0 += a[i] if y[i] > 0 else 0
+        i += 1
+    return <double>(s0 + s1) + <double>(s2 + s3)
+
+
+cdef inline double _dot_masked(const floating* a, const floating* b, const floating* y, Py_ssize_t n,
+                               double shift) noexcept nogil:
+    """sum(a[i] * (b[i] - shift) where y[i] > 0)."""
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef floating f = <floating>shift
+    cdef Py_ssize_t i = 0
+    while i + 4 <= n:
+        s0 += a[i] * (b[i] - f) if y[i] > 0 else 0
+        s1 += a[i + 1] * (b[i + 1] - f) if y[i + 1] > 0 else 0
+        s2 += a[i + 2] * (b[i + 2] - f) if y[i + 2] > 0 else 0
+        s3 += a[i + 3] * (b[i + 3] - f) if y[i + 3] > 0 else 0
+        i += 4
+    while i < n:
+        s0 += a[i] * (b[i] - f) if y[i] > 0 else 0
+        i += 1
+    return <double>(s0 + s1) + <double>(s2 + s3)
+
+
 cdef inline void _affine(const floating* a, floating* out, Py_ssize_t n, floating scale,
                          floating shift, bint relu) noexcept nogil:
     cdef Py_ssize_t i
@@ -132,11 +166,13 @@ def batch_norm_affine(const floating[:, :, ::1] x, const floating[::1] scale,
 def batch_norm_train_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] dy,
                               const floating[::1] gamma, const double[::1] mean,
                               const double[::1] invstd, floating[:, :, ::1] dx,
-                              double[::1] dgamma, double[::1] dbeta, int n_threads):
+                              double[::1] dgamma, double[::1] dbeta,
+                              const floating[:, :, ::1] relu_out, bint relu, int n_threads):
     """Gradients of the training-mode transform (batch statistics).
 
     dgamma = sum(dy * xhat), dbeta = sum(dy),
     dx = gamma*invstd/M * (M*dy - dbeta - xhat*dgamma), M = N*P.
+    relu: the forward applied a ReLU with output relu_out; dy counts only where relu_out > 0.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2]
     cdef Py_ssize_t c, n, p
@@ -148,8 +184,12 @@ def batch_norm_train_backward(const floating[:, :, ::1] x, const floating[:, :, 
         sdy = 0
         sdyx = 0
         for n in range(N):
-            sdy = sdy + _sum(&dy[n, c, 0], P, 0.0)
-            sdyx = sdyx + _dot(&dy[n, c, 0], &x[n, c, 0], P, m)
+            if relu:
+                sdy = sdy + _sum_masked(&dy[n, c, 0], &relu_out[n, c, 0], P)
+                sdyx = sdyx + _dot_masked(&dy[n, c, 0], &x[n, c, 0], &relu_out[n, c, 0], P, m)
+            else:
+                sdy = sdy + _sum(&dy[n, c, 0], P, 0.0)
+                sdyx = sdyx + _dot(&dy[n, c, 0], &x[n, c, 0], P, m)
         sdyx = sdyx * istd
         dgamma[c] = sdyx
         dbeta[c] = sdy
@@ -159,5 +199,9 @@ def batch_norm_train_backward(const floating[:, :, ::1] x, const floating[:, :, 
         b = <floating>(-k * sdyx * istd)
         cc = <floating>(-k * sdy + k * sdyx * istd * m)
         for n in range(N):
-            for p in range(P):
-                dx[n, c, p] = a * dy[n, c, p] + b * x[n, c, p] + cc
+            if relu:
+                for p in range(P):
+                    dx[n, c, p] = a * (dy[n, c, p] if relu_out[n, c, p] > 0 else 0) + b * x[n, c, p] + cc
+            else:
+                for p in range(P):
+                    dx[n, c, p] = a * dy[n, c, p] + b * x[n, c, p] + cc

@@ -43,17 +43,18 @@ class GemmConv:
         return y
 
     def backward(self, x, x_shape, w, dy, stride, padding, dilation,
-                 need_dx=True, need_dw=True, ws=None, reuse_col=False, dx_out=None):
+                 need_dx=True, need_dw=True, ws=None, reuse_col=False, dx_out=None, relu_out=None):
         """(dx, dw, db) for y = conv(x, w) + b given dy = dL/dy; entries not asked for are None.
 
         reuse_col: ws['col'] still holds im2col(x) from the forward call. dx is written to
         dx_out when given. The column gradient reuses the column buffer once dw is done.
+        relu_out: the forward fused a ReLU with this output; dy counts only where it is > 0.
         """
         ws = ws or default_workspace
         N, C, K, ho, wo, args = self._geometry(x_shape, w.shape, stride, padding, dilation)
         P = ho * wo
         drows = ws.get("rows", (K, N * P), dy.dtype)
-        self.p.nchw_to_rows(dy.reshape(N, K, P), drows)
+        self.p.nchw_to_rows(dy.reshape(N, K, P), drows, relu_out)
         dx = dw = None
         db = drows.sum(axis=1)
         if need_dw:

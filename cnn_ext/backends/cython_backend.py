@@ -34,8 +34,10 @@ class _Prims:
         _conv_kernels.rows_to_nchw(rows, b, out, has_bias, relu, _threads())
 
     @staticmethod
-    def nchw_to_rows(src, rows):
-        _conv_kernels.nchw_to_rows(src, rows, _threads())
+    def nchw_to_rows(src, rows, relu_out=None):
+        relu = relu_out is not None
+        _conv_kernels.nchw_to_rows(src, rows, relu_out.reshape(src.shape) if relu else src, relu,
+                                   _threads())
 
 
 _conv = GemmConv(_Prims)
@@ -101,11 +103,15 @@ def batch_norm_affine(x, scale, shift, relu=False, out=None):
     return y
 
 
-def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None):
-    """(dx, dgamma, dbeta) of the training-mode transform; x, dy (N, C, P)."""
+def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None, relu_out=None):
+    """(dx, dgamma, dbeta) of the training-mode transform; x, dy (N, C, P).
+
+    relu_out: the output of a fused ReLU; dy then counts only where it is > 0.
+    """
     C = x.shape[1]
     dx = _alloc(out, x.shape, x.dtype)
     dgamma, dbeta = np.empty(C), np.empty(C)
+    relu = relu_out is not None
     _norm_kernels.batch_norm_train_backward(x, dy, gamma, mean, invstd, dx, dgamma, dbeta,
-                                            _threads())
+                                            relu_out if relu else x, relu, _threads())
     return dx, dgamma, dbeta

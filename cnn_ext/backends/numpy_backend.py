@@ -59,8 +59,10 @@ class _Prims:
             np.maximum(out, 0, out=out)
 
     @staticmethod
-    def nchw_to_rows(src, rows):
+    def nchw_to_rows(src, rows, relu_out=None):
         N, K, P = src.shape
+        if relu_out is not None:
+            src = src * (relu_out.reshape(src.shape) > 0)
         rows.reshape(K, N, P)[...] = src.transpose(1, 0, 2)
 
 
@@ -157,8 +159,13 @@ def batch_norm_affine(x, scale, shift, relu=False, out=None):
     return y
 
 
-def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None):
-    """(dx, dgamma, dbeta) of the training-mode transform; x, dy (N, C, P)."""
+def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None, relu_out=None):
+    """(dx, dgamma, dbeta) of the training-mode transform; x, dy (N, C, P).
+
+    relu_out: the output of a fused ReLU; dy then counts only where it is > 0.
+    """
+    if relu_out is not None:
+        dy = dy * (relu_out > 0)
     M = x.shape[0] * x.shape[2]
     xhat = (x - mean[None, :, None].astype(x.dtype)) * invstd[None, :, None].astype(x.dtype)
     dbeta = dy.sum(axis=(0, 2), dtype=np.float64)

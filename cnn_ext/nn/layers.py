@@ -93,13 +93,12 @@ class Conv2d(Module):
     def backward(self, grad_out, input_grad=True):
         self._need_forward("_x")
         g = np.ascontiguousarray(grad_out, dtype=self._x.dtype)
-        if self._y is not None:  # fused ReLU
-            g = g * (self._y > 0)
         dx, dw, db = _backend.active().conv2d_backward(
             self._x, self._x.shape, self.weight.data, g, self.stride, self.padding,
             self.dilation, need_dx=input_grad, need_dw=True, ws=self._ws,
             reuse_col=self._col_valid and self._thread == threading.get_ident(),
-            dx_out=self._buffer("dx", self._x.shape, self._x.dtype, self._reuse_grad))
+            dx_out=self._buffer("dx", self._x.shape, self._x.dtype, self._reuse_grad),
+            relu_out=self._y)  # the fused ReLU's output, or None
         self._col_valid = self._col_valid and not input_grad  # dcol overwrote the columns
         self.weight.grad += dw
         if self.bias is not None:
@@ -482,13 +481,13 @@ class _BatchNorm(Module):
         self._need_forward("_x")
         x3 = self._x
         g = np.ascontiguousarray(grad_out, dtype=x3.dtype).reshape(x3.shape)
-        if self._y is not None:  # fused ReLU
-            g = g * (self._y > 0)
         if self._train_stats:
             dx, dgamma, dbeta = _backend.active().batch_norm_train_backward(
                 x3, g, self.weight.data, self._mean, self._invstd,
-                out=self._buffer("dx", x3.shape, x3.dtype, self._reuse_grad))
+                out=self._buffer("dx", x3.shape, x3.dtype, self._reuse_grad), relu_out=self._y)
         else:
+            if self._y is not None:  # fused ReLU
+                g = g * (self._y > 0)
             xhat = (x3 - self._mean[None, :, None]) * self._invstd[None, :, None]
             dgamma = (g * xhat).sum(axis=(0, 2))
             dbeta = g.sum(axis=(0, 2), dtype=np.float64)
