@@ -188,15 +188,18 @@ def build_parser():
     s.add_argument("--input-shape", default="1,1,28,28")
     s.set_defaults(func=cmd_summary)
 
-    try:
-        from .study import add_cli as add_study
-        add_study(sub, common)
-    except ImportError:
-        pass
+    from .study import add_cli as add_study
+    add_study(sub, common)
+    from .bench import add_cli as add_bench
+    add_bench(sub)
     return p
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own options, parsed by cnn_ext.bench
+        from .bench import main as bench_main
+        return bench_main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
