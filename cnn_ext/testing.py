@@ -36,11 +36,12 @@ def _layout(draw, st, a):
     return a
 
 
-def _array(draw, st, shape, rng):
+def _array(draw, st, shape, rng, flags):
     dtype = draw(st.sampled_from(_DTYPES))
     base = rng.standard_normal(shape)
     if draw(st.integers(0, 20)) == 0 and base.size:
         base.flat[draw(st.integers(0, base.size - 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        flags["nonfinite"] = True
     if dtype == "object":
         a = base.astype(object)
     elif dtype == "U1":
@@ -60,15 +61,26 @@ def _int_or_pair(draw, st, lo, hi):
 
 
 def draw_call(draw):
-    """(name, callable) of one random functional-API call (possibly invalid)."""
+    """(name, callable, exact) of one random functional-API call (possibly invalid).
+
+    exact is False when an input holds NaN/inf: where such a value meets zero padding the
+    result is implementation-defined (GEMM computes 0*inf = NaN, direct loops skip the
+    padding), so only shapes, dtypes and clean errors are compared then.
+    """
     from hypothesis import strategies as st
+    flags = {"nonfinite": False}
+    name, fn = _draw_call(draw, st, flags)
+    return name, fn, not flags["nonfinite"]
+
+
+def _draw_call(draw, st, flags):
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     op = draw(st.sampled_from(["conv2d", "conv2d_backward", "conv2d_backward_input",
                                "conv2d_backward_weight", "max_pool2d", "max_pool2d_backward",
                                "avg_pool2d", "avg_pool2d_backward"]))
     ndim = draw(st.sampled_from([4] * 12 + [3, 2, 5]))
     shape = tuple(draw(st.integers(0 if draw(st.integers(0, 60)) == 0 else 1, 9)) for _ in range(ndim))
-    x = _array(draw, st, shape, rng)
+    x = _array(draw, st, shape, rng, flags)
     stride = _int_or_pair(draw, st, 0 if draw(st.integers(0, 15)) == 0 else 1, 3)
     padding = _int_or_pair(draw, st, -1 if draw(st.integers(0, 15)) == 0 else 0, 3)
     dilation = _int_or_pair(draw, st, 0 if draw(st.integers(0, 15)) == 0 else 1, 3)
@@ -77,8 +89,8 @@ def draw_call(draw):
         wshape = (draw(st.integers(1, 4)), C, draw(st.integers(1, 4)), draw(st.integers(1, 4)))
         if draw(st.integers(0, 20)) == 0:
             wshape = wshape[:3]
-        w = _array(draw, st, wshape, rng)
-        b = _array(draw, st, (wshape[0],), rng) if draw(st.booleans()) else None
+        w = _array(draw, st, wshape, rng, flags)
+        b = _array(draw, st, (wshape[0],), rng, flags) if draw(st.booleans()) else None
         if op == "conv2d":
             return op, lambda: F.conv2d(x, w, b, stride, padding, dilation)
         # a grad_output of the right shape when the call is valid, sometimes a wrong one
@@ -89,7 +101,7 @@ def draw_call(draw):
             y_shape = shape
         if draw(st.integers(0, 10)) == 0:
             y_shape = tuple(s + 1 for s in y_shape)
-        g = _array(draw, st, y_shape, rng)
+        g = _array(draw, st, y_shape, rng, flags)
         if op == "conv2d_backward":
             return op, lambda: F.conv2d_backward(x, w, g, stride, padding, dilation)
         if op == "conv2d_backward_input":
@@ -106,7 +118,7 @@ def draw_call(draw):
         y_shape = y.shape
     except (ValueError, TypeError):
         y_shape, idx = shape, np.zeros(shape, np.int64)
-    g = _array(draw, st, y_shape, rng)
+    g = _array(draw, st, y_shape, rng, flags)
     if op == "max_pool2d_backward":
         if draw(st.integers(0, 8)) == 0 and idx.size:
             idx = idx.copy()
@@ -119,8 +131,9 @@ def _flatten(r):
     return list(r) if isinstance(r, tuple) else [r]
 
 
-def run_call(fn, backends):
-    """Run fn on each backend; classify the outcome (see the module docstring)."""
+def run_call(fn, backends, exact=True):
+    """Run fn on each backend; classify the outcome (see the module docstring).
+    exact=False compares shapes and dtypes only (see draw_call)."""
     results = {}
     before = cnn_ext.get_backend()
     try:
@@ -144,6 +157,8 @@ def run_call(fn, backends):
         a = [np.asarray(p) for p in parts]
         if any(x.shape != a[0].shape or x.dtype != a[0].dtype for x in a):
             return "disagreement", f"shapes/dtypes {[(x.shape, x.dtype) for x in a]}"
+        if not exact:
+            continue
         if a[0].dtype.kind == "f":
             scale = max(1.0, float(np.nanmax(np.abs(np.where(np.isfinite(a[0]), a[0], 0)), initial=0)))
             for x in a[1:]:

@@ -29,8 +29,8 @@ def child(cases, seed):
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def one(data):
-        name, fn = draw_call(data.draw)
-        outcome, detail = run_call(fn, backends)
+        name, fn, exact = draw_call(data.draw)
+        outcome, detail = run_call(fn, backends, exact)
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome in ("disagreement", "bad-error") and len(examples) < 20:
             examples[f"{name} #{sum(counts.values())}"] = detail
