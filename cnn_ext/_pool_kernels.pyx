@@ -6,7 +6,7 @@ Max pooling treats padding as -inf and propagates NaN, as PyTorch does (a NaN wi
 any number; among NaNs the last in scan order, the first among equal maxima); indices are
 flat positions h*W + w inside each input plane (int64), as PyTorch's.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from cython cimport floating
 from libc.stdint cimport int64_t
 
@@ -46,48 +46,55 @@ cdef int _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     return 0
 
 
-cdef void _max2x2_plane(const floating* src, floating* dst, int64_t* di, Py_ssize_t H,
-                        Py_ssize_t W, Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
+cdef void _max2x2_plane(const floating* src, floating* dst, int64_t* di, floating* tv, int* ti,
+                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
     """Fast path on one plane: 2x2 window, stride 2, no padding. src (H, W), dst and
-    di (ho, wo), all contiguous."""
-    cdef Py_ssize_t oh, ow, best, cand
+    di (ho, wo), all contiguous; tv, ti: scratch rows of W.
+
+    Two passes per output row: an elementwise (vectorizable) max over the two input rows,
+    then over column pairs. Same result and index as the scan in _max_plane: the first of
+    equal maxima, NaN over numbers, the last of several NaNs.
+    """
+    cdef Py_ssize_t oh, ow, w, n2 = 2 * wo
     cdef const floating* r0
     cdef const floating* r1
-    cdef floating m, v
-    cdef bint take
+    cdef floating a, c
+    cdef int t, pa, pb
     for oh in range(ho):
         r0 = src + 2 * oh * W
         r1 = r0 + W
+        for w in range(n2):
+            a = r0[w]
+            c = r1[w]
+            t = (c > a) | (c != c)
+            tv[w] = c if t else a
+            ti[w] = <int>W if t else 0
         for ow in range(wo):
-            m = r0[2 * ow]
-            best = 2 * oh * W + 2 * ow
-            v = r0[2 * ow + 1]
-            take = (v > m) | (v != v)
-            m = v if take else m
-            best = best + 1 if take else best
-            cand = (2 * oh + 1) * W + 2 * ow
-            v = r1[2 * ow]
-            take = (v > m) | (v != v)
-            m = v if take else m
-            best = cand if take else best
-            v = r1[2 * ow + 1]
-            take = (v > m) | (v != v)
-            m = v if take else m
-            best = cand + 1 if take else best
-            dst[oh * wo + ow] = m
-            di[oh * wo + ow] = best
+            a = tv[2 * ow]
+            c = tv[2 * ow + 1]
+            pa = ti[2 * ow]
+            pb = ti[2 * ow + 1] + 1
+            t = (c > a) | ((c != c) & ((a == a) | (pb > pa))) | ((c == a) & (pb < pa))
+            dst[oh * wo + ow] = c if t else a
+            di[oh * wo + ow] = 2 * oh * W + 2 * ow + (pb if t else pa)
 
 
 def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                      int64_t[:, :, :, ::1] idx, Py_ssize_t kh, Py_ssize_t kw,
-                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, int n_threads):
-    """Fill y and idx (N, C, ho, wo) with window maxima of x (N, C, H, W) and their positions."""
-    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], nc
+                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     floating[:, ::1] scratch_v, int[:, ::1] scratch_i, int n_threads):
+    """Fill y and idx (N, C, ho, wo) with window maxima of x (N, C, H, W) and their positions.
+
+    scratch_v, scratch_i: (n_threads, W) work rows for the 2x2 stride-2 fast path.
+    """
+    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], nc, tid
     cdef bint fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
     for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
         if fast:
+            tid = threadid()
             _max2x2_plane(&x[nc // C, nc % C, 0, 0], &y[nc // C, nc % C, 0, 0],
-                          &idx[nc // C, nc % C, 0, 0], x.shape[2], x.shape[3], y.shape[2], y.shape[3])
+                          &idx[nc // C, nc % C, 0, 0], &scratch_v[tid, 0], &scratch_i[tid, 0],
+                          x.shape[2], x.shape[3], y.shape[2], y.shape[3])
         else:
             _max_plane(x, y, idx, nc // C, nc % C, kh, kw, sh, sw, ph, pw)
 

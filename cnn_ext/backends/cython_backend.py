@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _config
 from .. import _conv_kernels, _norm_kernels, _pool_kernels  # ImportError when not compiled
+from .._workspace import default_workspace as _scratch
 from ._gemm_conv import GemmConv
 
 NAME = "cython"
@@ -103,7 +104,10 @@ def max_pool2d_forward(x, kernel, stride, padding, out=None, idx_out=None):
     shape = _pool_out(x.shape, kernel, stride, padding)
     y = _alloc(out, shape, x.dtype)
     idx = _alloc(idx_out, shape, np.int64)
-    _pool_kernels.max_pool_forward(x, y, idx, *kernel, *stride, *padding, _threads())
+    T = _threads()
+    sv = _scratch.get("pool_v", (T, max(x.shape[3], 1)), x.dtype)
+    si = _scratch.get("pool_i", (T, max(x.shape[3], 1)), np.intc)
+    _pool_kernels.max_pool_forward(x, y, idx, *kernel, *stride, *padding, sv, si, T)
     return y, idx
 
 
