@@ -102,3 +102,23 @@ def test_max_pool_nan_and_channels_kept(backend):
     y3 = F.max_pool2d(x, 3, 1, 1)
     assert np.isnan(y3[0, 0, :3, :3]).all()
     assert F.avg_pool2d(x, 2).shape == (2, 5, 2, 2)
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (2, 1)])
+def test_max_pool_ties_and_nans_match_across_backends(stride):
+    """Quantized values (many ties), ReLU zeros and NaNs: same values and same indices on
+    both backends (the compiled 2x2 path and the general scan)."""
+    if len(BACKENDS) < 2:
+        pytest.skip("compiled backend not built")
+    rng = np.random.default_rng(11)
+    for trial in range(200):
+        x = rng.integers(0, 3, (2, 3, 6, 8)).astype(np.float32)
+        x[rng.random(x.shape) < 0.1] = np.nan
+        if trial % 3 == 0:
+            x = np.maximum(x - 1, 0)
+        res = []
+        for name in BACKENDS:
+            cnn_ext.set_backend(name)
+            res.append(F.max_pool2d(x, 2, stride, return_indices=True))
+        np.testing.assert_array_equal(res[0][0], res[1][0])
+        np.testing.assert_array_equal(res[0][1], res[1][1])
