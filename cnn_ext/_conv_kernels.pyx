@@ -153,6 +153,32 @@ def rows_to_nchw(const floating[:, ::1] rows, const floating[::1] bias, floating
                     out[n, k, p] = rows[k, n * P + p] + b
 
 
+cdef extern from *:
+    """
+    /* out[i] = y[i] > 0 ? a[i] : 0, written in C so that it compiles to vector compare and
+       blend instructions: the Cython form became a data-dependent branch (slow on the
+       random signs of real activations). */
+    static inline void cnn_ext_relu_mask_f(const float* __restrict a, const float* __restrict y,
+                                           float* __restrict out, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) { float v = a[i], m = y[i]; out[i] = m > 0.0f ? v : 0.0f; }
+    }
+    static inline void cnn_ext_relu_mask_d(const double* __restrict a, const double* __restrict y,
+                                           double* __restrict out, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) { double v = a[i], m = y[i]; out[i] = m > 0.0 ? v : 0.0; }
+    }
+    """
+    void cnn_ext_relu_mask_f(const float* a, const float* y, float* out, Py_ssize_t n) noexcept nogil
+    void cnn_ext_relu_mask_d(const double* a, const double* y, double* out, Py_ssize_t n) noexcept nogil
+
+
+cdef inline void _relu_mask(const floating* a, const floating* y, floating* out, Py_ssize_t n) noexcept nogil:
+    """out[i] = a[i] where y[i] > 0 else 0: the gradient behind a fused ReLU with output y."""
+    if floating is float:
+        cnn_ext_relu_mask_f(a, y, out, n)
+    else:
+        cnn_ext_relu_mask_d(a, y, out, n)
+
+
 def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows,
                  const floating[:, :, ::1] relu_out, bint relu, int n_threads):
     """rows[k, n*P + p] = src[n, k, p]; src: (N, K, P), rows: (K, N*P).
@@ -164,149 +190,7 @@ def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows,
     for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
         for k in range(K):
             if relu:
-                for p in range(P):
-                    rows[k, n * P + p] = src[n, k, p] if relu_out[n, k, p] > 0 else 0
+                _relu_mask(&src[n, k, 0], &relu_out[n, k, 0], &rows[k, n * P], P)
             else:
                 for p in range(P):
                     rows[k, n * P + p] = src[n, k, p]
-
-
-# --- direct convolution, for layers whose C*kh*kw is small (GEMM would be memory-bound) ---
-
-cdef inline floating _dot_strided(const floating* a, const floating* b, Py_ssize_t n,
-                                  Py_ssize_t sb) noexcept nogil:
-    """sum(a[i] * b[i*sb]) with four accumulators."""
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t i = 0
-    while i + 4 <= n:
-        s0 += a[i] * b[i * sb]
-        s1 += a[i + 1] * b[(i + 1) * sb]
-        s2 += a[i + 2] * b[(i + 2) * sb]
-        s3 += a[i + 3] * b[(i + 3) * sb]
-        i += 4
-    while i < n:
-        s0 += a[i] * b[i * sb]
-        i += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-def direct_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
-                   const floating[::1] bias, floating[:, :, :, ::1] y,
-                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                   Py_ssize_t dh, Py_ssize_t dw, bint add_bias, bint relu, int n_threads):
-    """y (N, K, ho, wo) = conv(x (N, C, H, W), w (K, C, kh, kw)) (+ bias) (ReLU'd if relu)."""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t K = w.shape[0], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t ho = y.shape[2], wo = y.shape[3]
-    cdef Py_ssize_t n, k, c, i, j, oh, ow, oh0, oh1, ow0, ow1, iw0
-    cdef floating wv, b, v
-    cdef floating* out
-    cdef const floating* inp
-    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
-        for k in range(K):
-            b = bias[k] if add_bias else 0
-            for oh in range(ho):
-                for ow in range(wo):
-                    y[n, k, oh, ow] = b
-            for c in range(C):
-                for i in range(kh):
-                    oh0 = _first_valid(i * dh - ph, sh)
-                    oh1 = _end_valid(i * dh - ph, sh, H, ho)
-                    for j in range(kw):
-                        wv = w[k, c, i, j]
-                        ow0 = _first_valid(j * dw - pw, sw)
-                        ow1 = _end_valid(j * dw - pw, sw, W, wo)
-                        iw0 = j * dw - pw
-                        for oh in range(oh0, oh1):
-                            out = &y[n, k, oh, 0]
-                            inp = &x[n, c, oh * sh - ph + i * dh, 0]
-                            if sw == 1:
-                                for ow in range(ow0, ow1):
-                                    out[ow] = out[ow] + wv * inp[ow + iw0]
-                            else:
-                                for ow in range(ow0, ow1):
-                                    out[ow] = out[ow] + wv * inp[ow * sw + iw0]
-            if relu:
-                for oh in range(ho):
-                    for ow in range(wo):
-                        v = y[n, k, oh, ow]
-                        y[n, k, oh, ow] = 0 if v < 0 else v  # NaN propagates, as torch.relu
-
-
-def direct_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] w,
-                          floating[:, :, :, ::1] dx, Py_ssize_t sh, Py_ssize_t sw,
-                          Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                          int n_threads):
-    """Overwrite dx (N, C, H, W) with dL/dx for dL/dy = dy (N, K, ho, wo)."""
-    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t K = w.shape[0], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t ho = dy.shape[2], wo = dy.shape[3]
-    cdef Py_ssize_t n, k, c, i, j, oh, ow, oh0, oh1, ow0, ow1, iw0, h, ww
-    cdef floating wv
-    cdef floating* out
-    cdef const floating* g
-    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
-        for c in range(C):
-            for h in range(H):
-                for ww in range(W):
-                    dx[n, c, h, ww] = 0
-            for k in range(K):
-                for i in range(kh):
-                    oh0 = _first_valid(i * dh - ph, sh)
-                    oh1 = _end_valid(i * dh - ph, sh, H, ho)
-                    for j in range(kw):
-                        wv = w[k, c, i, j]
-                        ow0 = _first_valid(j * dw - pw, sw)
-                        ow1 = _end_valid(j * dw - pw, sw, W, wo)
-                        iw0 = j * dw - pw
-                        for oh in range(oh0, oh1):
-                            g = &dy[n, k, oh, 0]
-                            out = &dx[n, c, oh * sh - ph + i * dh, 0]
-                            if sw == 1:
-                                for ow in range(ow0, ow1):
-                                    out[ow + iw0] = out[ow + iw0] + wv * g[ow]
-                            else:
-                                for ow in range(ow0, ow1):
-                                    out[ow * sw + iw0] = out[ow * sw + iw0] + wv * g[ow]
-
-
-def direct_backward_weight(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dy,
-                           floating[:, :, :, :, ::1] partial, Py_ssize_t sh, Py_ssize_t sw,
-                           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                           int n_threads):
-    """partial[t] (T, K, C, kh, kw): thread t's share of dL/dw; the caller sums over t.
-
-    Samples are split into T contiguous chunks, one per thread.
-    """
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t T = partial.shape[0], K = partial.shape[1], kh = partial.shape[3], kw = partial.shape[4]
-    cdef Py_ssize_t ho = dy.shape[2], wo = dy.shape[3]
-    cdef Py_ssize_t t, n, n0, n1, k, c, i, j, oh, oh0, oh1, ow0, ow1, iw0, p
-    cdef floating s
-    cdef floating* gbuf
-    for t in prange(T, nogil=True, schedule="static", num_threads=n_threads):
-        n0 = t * N // T
-        n1 = (t + 1) * N // T
-        for k in range(K):
-            for c in range(C):
-                for i in range(kh):
-                    for j in range(kw):
-                        partial[t, k, c, i, j] = 0
-        for n in range(n0, n1):
-            for k in range(K):
-                for c in range(C):
-                    for i in range(kh):
-                        oh0 = _first_valid(i * dh - ph, sh)
-                        oh1 = _end_valid(i * dh - ph, sh, H, ho)
-                        for j in range(kw):
-                            ow0 = _first_valid(j * dw - pw, sw)
-                            ow1 = _end_valid(j * dw - pw, sw, W, wo)
-                            if ow1 <= ow0:
-                                continue
-                            iw0 = j * dw - pw
-                            s = 0
-                            for oh in range(oh0, oh1):
-                                s = s + _dot_strided(&dy[n, k, oh, ow0],
-                                                     &x[n, c, oh * sh - ph + i * dh, ow0 * sw + iw0],
-                                                     ow1 - ow0, sw)
-                            partial[t, k, c, i, j] += s

@@ -5,7 +5,7 @@ Arithmetic only, parallel over channels. Row sums use eight independent accumula
 (instruction-level parallelism without -ffast-math) and are combined in double.
 cnn_ext.nn validates shapes before calling.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from cython cimport floating
 from libc.math cimport sqrt
 
@@ -74,38 +74,30 @@ cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n, doub
     return <double>((s0 + s1) + (s2 + s3)) + <double>((s4 + s5) + (s6 + s7))
 
 
-cdef inline double _sum_masked(const floating* a, const floating* y, Py_ssize_t n) noexcept nogil:
-    """sum(a[i] where y[i] > 0): the gradient sum behind a fused ReLU with output y."""
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t i = 0
-    while i + 4 <= n:
-        s0 += a[i] if y[i] > 0 else 0
-        s1 += a[i + 1] if y[i + 1] > 0 else 0
-        s2 += a[i + 2] if y[i + 2] > 0 else 0
-        s3 += a[i + 3] if y[i + 3] > 0 else 0
-        i += 4
-    while i < n:
-        s0 += a[i] if y[i] > 0 else 0
-        i += 1
-    return <double>(s0 + s1) + <double>(s2 + s3)
+cdef extern from *:
+    """
+    /* out[i] = y[i] > 0 ? a[i] : 0, written in C so that it compiles to vector compare and
+       blend instructions: the Cython form became a data-dependent branch (slow on the
+       random signs of real activations). */
+    static inline void cnn_ext_relu_mask_f(const float* __restrict a, const float* __restrict y,
+                                           float* __restrict out, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) { float v = a[i], m = y[i]; out[i] = m > 0.0f ? v : 0.0f; }
+    }
+    static inline void cnn_ext_relu_mask_d(const double* __restrict a, const double* __restrict y,
+                                           double* __restrict out, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) { double v = a[i], m = y[i]; out[i] = m > 0.0 ? v : 0.0; }
+    }
+    """
+    void cnn_ext_relu_mask_f(const float* a, const float* y, float* out, Py_ssize_t n) noexcept nogil
+    void cnn_ext_relu_mask_d(const double* a, const double* y, double* out, Py_ssize_t n) noexcept nogil
 
 
-cdef inline double _dot_masked(const floating* a, const floating* b, const floating* y, Py_ssize_t n,
-                               double shift) noexcept nogil:
-    """sum(a[i] * (b[i] - shift) where y[i] > 0)."""
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef floating f = <floating>shift
-    cdef Py_ssize_t i = 0
-    while i + 4 <= n:
-        s0 += a[i] * (b[i] - f) if y[i] > 0 else 0
-        s1 += a[i + 1] * (b[i + 1] - f) if y[i + 1] > 0 else 0
-        s2 += a[i + 2] * (b[i + 2] - f) if y[i + 2] > 0 else 0
-        s3 += a[i + 3] * (b[i + 3] - f) if y[i + 3] > 0 else 0
-        i += 4
-    while i < n:
-        s0 += a[i] * (b[i] - f) if y[i] > 0 else 0
-        i += 1
-    return <double>(s0 + s1) + <double>(s2 + s3)
+cdef inline void _relu_mask(const floating* a, const floating* y, floating* out, Py_ssize_t n) noexcept nogil:
+    """out[i] = a[i] where y[i] > 0 else 0: the gradient behind a fused ReLU with output y."""
+    if floating is float:
+        cnn_ext_relu_mask_f(a, y, out, n)
+    else:
+        cnn_ext_relu_mask_d(a, y, out, n)
 
 
 cdef inline void _affine(const floating* a, floating* out, Py_ssize_t n, floating scale,
@@ -124,32 +116,43 @@ cdef inline void _affine(const floating* a, floating* out, Py_ssize_t n, floatin
 def batch_norm_train_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
                              const floating[::1] beta, double eps,
                              floating[:, :, ::1] y, double[::1] mean, double[::1] var,
-                             double[::1] invstd, bint relu, int n_threads):
+                             double[::1] invstd, double[:, ::1] partial, bint relu, int n_threads):
     """Per-channel batch statistics of x, then y = gamma*(x-mean)*invstd + beta (ReLU'd if relu).
 
-    mean, var (biased), invstd are written per channel (C,). The variance is the mean of
-    squared deviations from a first-pass mean (two passes, no cancellation).
+    mean, var (biased), invstd are written per channel (C,); the variance is the mean of
+    squared deviations from a first-pass mean (no cancellation). Every pass walks the
+    arrays sample by sample (parallel over N, per-thread partial sums in partial (T, C)):
+    walking one channel at a time across samples strides through memory and is several
+    times slower.
     """
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2]
-    cdef Py_ssize_t c, n
-    cdef double s, m, v, istd, scale, shift
-    cdef double count = N * P
-    for c in prange(C, nogil=True, schedule="static", num_threads=n_threads):
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], T = partial.shape[0]
+    cdef Py_ssize_t c, n, t
+    cdef double count = N * P, s, scale, shift
+    partial[:, :] = 0
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        t = threadid()
+        for c in range(C):
+            partial[t, c] += _sum(&x[n, c, 0], P, 0.0)
+    for c in range(C):
         s = 0
-        for n in range(N):
-            s = s + _sum(&x[n, c, 0], P, 0.0)
-        m = s / count
+        for t in range(T):
+            s = s + partial[t, c]
+        mean[c] = s / count
+    partial[:, :] = 0
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        t = threadid()
+        for c in range(C):
+            partial[t, c] += _sumsq(&x[n, c, 0], P, mean[c])
+    for c in range(C):
         s = 0
-        for n in range(N):
-            s = s + _sumsq(&x[n, c, 0], P, m)
-        v = s / count
-        mean[c] = m
-        var[c] = v
-        istd = 1.0 / sqrt(v + eps)
-        invstd[c] = istd
-        scale = gamma[c] * istd
-        shift = beta[c] - m * scale
-        for n in range(N):
+        for t in range(T):
+            s = s + partial[t, c]
+        var[c] = s / count
+        invstd[c] = 1.0 / sqrt(var[c] + eps)
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        for c in range(C):
+            scale = gamma[c] * invstd[c]
+            shift = beta[c] - mean[c] * scale
             _affine(&x[n, c, 0], &y[n, c, 0], P, <floating>scale, <floating>shift, relu)
 
 
@@ -167,41 +170,52 @@ def batch_norm_train_backward(const floating[:, :, ::1] x, const floating[:, :, 
                               const floating[::1] gamma, const double[::1] mean,
                               const double[::1] invstd, floating[:, :, ::1] dx,
                               double[::1] dgamma, double[::1] dbeta,
-                              const floating[:, :, ::1] relu_out, bint relu, int n_threads):
+                              const floating[:, :, ::1] relu_out, bint relu,
+                              double[:, ::1] partial, int n_threads):
     """Gradients of the training-mode transform (batch statistics).
 
     dgamma = sum(dy * xhat), dbeta = sum(dy),
     dx = gamma*invstd/M * (M*dy - dbeta - xhat*dgamma), M = N*P.
     relu: the forward applied a ReLU with output relu_out; dy counts only where relu_out > 0.
+    partial: (T, 2*C) per-thread sums. Both passes walk the arrays sample by sample.
     """
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2]
-    cdef Py_ssize_t c, n, p
-    cdef double sdy, sdyx, m, istd, k, M = N * P
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2], T = partial.shape[0]
+    cdef Py_ssize_t c, n, t, p
+    cdef double sdy, sdyx, k, M = N * P
     cdef floating a, b, cc
-    for c in prange(C, nogil=True, schedule="static", num_threads=n_threads):
-        m = mean[c]
-        istd = invstd[c]
+    cdef const floating* g
+    partial[:, :] = 0
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        t = threadid()
+        for c in range(C):
+            if relu:  # the masked gradient goes into dx's row, which is overwritten below
+                _relu_mask(&dy[n, c, 0], &relu_out[n, c, 0], &dx[n, c, 0], P)
+                g = &dx[n, c, 0]
+            else:
+                g = &dy[n, c, 0]
+            partial[t, c] += _sum(g, P, 0.0)
+            partial[t, C + c] += _dot(g, &x[n, c, 0], P, mean[c])
+    for c in range(C):
         sdy = 0
         sdyx = 0
-        for n in range(N):
-            if relu:
-                sdy = sdy + _sum_masked(&dy[n, c, 0], &relu_out[n, c, 0], P)
-                sdyx = sdyx + _dot_masked(&dy[n, c, 0], &x[n, c, 0], &relu_out[n, c, 0], P, m)
-            else:
-                sdy = sdy + _sum(&dy[n, c, 0], P, 0.0)
-                sdyx = sdyx + _dot(&dy[n, c, 0], &x[n, c, 0], P, m)
-        sdyx = sdyx * istd
+        for t in range(T):
+            sdy = sdy + partial[t, c]
+            sdyx = sdyx + partial[t, C + c]
+        sdyx = sdyx * invstd[c]
         dgamma[c] = sdyx
         dbeta[c] = sdy
-        k = gamma[c] * istd / M
+        k = gamma[c] * invstd[c] / M
         # dx = k*M*dy - k*sdy - k*sdyx*istd*(x - m)  =  a*dy + b*x + cc
-        a = <floating>(k * M)
-        b = <floating>(-k * sdyx * istd)
-        cc = <floating>(-k * sdy + k * sdyx * istd * m)
-        for n in range(N):
+        partial[0, c] = k * M
+        partial[0, C + c] = -k * sdyx * invstd[c]
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        for c in range(C):
+            a = <floating>partial[0, c]
+            b = <floating>partial[0, C + c]
+            cc = <floating>(-gamma[c] * invstd[c] / M * dbeta[c] - b * mean[c])
             if relu:
-                for p in range(P):
-                    dx[n, c, p] = a * (dy[n, c, p] if relu_out[n, c, p] > 0 else 0) + b * x[n, c, p] + cc
+                g = &dx[n, c, 0]
             else:
-                for p in range(P):
-                    dx[n, c, p] = a * dy[n, c, p] + b * x[n, c, p] + cc
+                g = &dy[n, c, 0]
+            for p in range(P):
+                dx[n, c, p] = a * g[p] + b * x[n, c, p] + cc

@@ -4,7 +4,7 @@ import pytest
 
 import cnn_ext
 from cnn_ext import nn
-from conftest import BACKENDS, all_conv_paths, both_backends
+from conftest import BACKENDS, both_backends
 from reference import numeric_grad
 
 
@@ -46,7 +46,7 @@ LAYER_CASES = [
 ]
 
 
-@all_conv_paths
+@both_backends
 @pytest.mark.parametrize("name,make,shape", LAYER_CASES, ids=[c[0] for c in LAYER_CASES])
 def test_layer_gradients(backend, name, make, shape):
     cnn_ext.manual_seed(0)
@@ -72,7 +72,7 @@ def test_batchnorm_eval_gradients(backend):
                                + bn.bias.data[None, :, None, None], rtol=1e-6)
 
 
-@all_conv_paths
+@both_backends
 def test_fused_conv_relu_and_bn_relu_gradients(backend):
     conv = nn.Conv2d(2, 3, 3, padding=1)
     conv.fuse_relu = True

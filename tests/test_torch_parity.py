@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 from cnn_ext import functional as F
-from conftest import all_conv_paths, both_backends
+from conftest import both_backends
 
 torch = pytest.importorskip("torch", reason="torch not installed: parity tests need `pip install torch==2.13.0`")
 TF = torch.nn.functional
 
 
-@all_conv_paths
+@both_backends
 @pytest.mark.parametrize("shape,wshape,kw", [
     ((4, 3, 11, 9), (5, 3, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1))),
     ((2, 1, 28, 28), (32, 1, 3, 3), dict(padding=1)),

@@ -43,49 +43,8 @@ class _Prims:
 
 _conv = GemmConv(_Prims)
 
-# Layers with C*kh*kw at most this use direct convolution loops instead of im2col + GEMM:
-# with so short a reduction the GEMM is memory-bound (chosen by python/bench.py figures).
-DIRECT_MAX_CKK = 32
-
-
-def _direct(w):
-    return w.shape[1] * w.shape[2] * w.shape[3] <= DIRECT_MAX_CKK
-
-
-def conv2d_forward(x, w, b, stride, padding, dilation, relu=False, ws=None, out=None):
-    """y = conv(x, w) + b (ReLU'd when relu) for x (N, C, H, W), w (K, C, kh, kw)."""
-    if not _direct(w):
-        return _conv.forward(x, w, b, stride, padding, dilation, relu, ws, out)
-    N, _, H, W = x.shape
-    K, _, kh, kw = w.shape
-    ho = (H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    y = _alloc(out, (N, K, ho, wo), x.dtype)
-    has_bias = b is not None
-    _conv_kernels.direct_forward(x, w, b if has_bias else np.zeros(K, x.dtype), y, *stride, *padding,
-                                 *dilation, has_bias, relu, _threads())
-    return y
-
-
-def conv2d_backward(x, x_shape, w, dy, stride, padding, dilation, need_dx=True, need_dw=True,
-                    ws=None, reuse_col=False, dx_out=None, relu_out=None):
-    """(dx, dw, db) of y = conv(x, w) + b for dL/dy = dy; entries not asked for are None."""
-    if not _direct(w):
-        return _conv.backward(x, x_shape, w, dy, stride, padding, dilation, need_dx, need_dw,
-                              ws, reuse_col, dx_out, relu_out)
-    if relu_out is not None:
-        dy = dy * (relu_out > 0)
-    db = dy.sum(axis=(0, 2, 3), dtype=np.float64).astype(dy.dtype)
-    dx = dw = None
-    if need_dw:
-        T = max(1, min(_threads(), dy.shape[0]))
-        partial = np.empty((T,) + w.shape, dtype=dy.dtype)
-        _conv_kernels.direct_backward_weight(x, dy, partial, *stride, *padding, *dilation, T)
-        dw = partial.sum(axis=0)
-    if need_dx:
-        dx = _alloc(dx_out, x_shape, dy.dtype)
-        _conv_kernels.direct_backward_input(dy, w, dx, *stride, *padding, *dilation, _threads())
-    return dx, dw, db
+conv2d_forward = _conv.forward
+conv2d_backward = _conv.backward
 
 
 def _alloc(out, shape, dtype):
@@ -137,8 +96,10 @@ def batch_norm_train_forward(x, gamma, beta, eps, relu=False, out=None):
     C = x.shape[1]
     y = _alloc(out, x.shape, x.dtype)
     mean, var, invstd = np.empty(C), np.empty(C), np.empty(C)
+    T = _threads()
+    partial = np.empty((T, C))
     _norm_kernels.batch_norm_train_forward(x, gamma, beta, float(eps), y, mean, var, invstd,
-                                           relu, _threads())
+                                           partial, relu, T)
     return y, mean, var, invstd
 
 
@@ -158,6 +119,8 @@ def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None, relu_out=Non
     dx = _alloc(out, x.shape, x.dtype)
     dgamma, dbeta = np.empty(C), np.empty(C)
     relu = relu_out is not None
+    T = _threads()
+    partial = np.empty((T, 2 * C))
     _norm_kernels.batch_norm_train_backward(x, dy, gamma, mean, invstd, dx, dgamma, dbeta,
-                                            relu_out if relu else x, relu, _threads())
+                                            relu_out if relu else x, relu, partial, T)
     return dx, dgamma, dbeta
