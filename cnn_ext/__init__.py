@@ -13,6 +13,7 @@ import os as _os
 # spin-waiting, OpenMP threads left spinning after a kernel starve the next GEMM (measured
 # 10x slower on 2 cores). Passive waiting must be chosen before libgomp loads; a value the
 # user set is kept.
+_omp_wait_policy_set_by_us = "OMP_WAIT_POLICY" not in _os.environ
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._backend import get_backend, set_backend

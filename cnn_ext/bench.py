@@ -28,11 +28,20 @@ torch = None  # imported by main() when installed: the package itself never need
 
 
 def _import_torch():
+    """Import torch with its own OpenMP settings: cnn_ext sets OMP_WAIT_POLICY=PASSIVE for
+    its OpenMP runtime when the user has not chosen one; torch's bundled runtime reads the
+    environment when it loads, and should see what it would see without cnn_ext."""
     global torch
+    ours = os.environ.get("OMP_WAIT_POLICY")
+    if cnn_ext._omp_wait_policy_set_by_us:
+        os.environ.pop("OMP_WAIT_POLICY", None)
     try:
         import torch as _t
     except ImportError:  # PyTorch columns are left out
         return None
+    finally:
+        if ours is not None:
+            os.environ["OMP_WAIT_POLICY"] = ours
     torch = _t
     return _t
 

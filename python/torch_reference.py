@@ -10,7 +10,7 @@ import argparse
 import time
 
 import numpy as np
-import torch
+import torch  # before cnn_ext: importing cnn_ext sets OMP_WAIT_POLICY=PASSIVE for its own OpenMP
 
 from cnn_ext import data
 
