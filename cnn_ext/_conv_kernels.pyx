@@ -53,14 +53,15 @@ cdef inline Py_ssize_t _end_valid(Py_ssize_t offset, Py_ssize_t stride, Py_ssize
     return end if end < n_out else n_out
 
 
-cdef int _im2col_one(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_ssize_t n,
-                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                      Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
-    cdef Py_ssize_t C = x.shape[1], H = x.shape[2], W = x.shape[3]
+cdef int _im2col_plane(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_ssize_t n,
+                       Py_ssize_t c, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                       Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
+    """The kh*kw column rows of input plane (n, c)."""
+    cdef Py_ssize_t H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t P = ho * wo
-    cdef Py_ssize_t c, i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
-    for c in range(C):
+    cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
+    if True:
         for i in range(kh):
             oh0 = _first_valid(i * dh - ph, sh)
             oh1 = _end_valid(i * dh - ph, sh, H, ho)
@@ -89,20 +90,30 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t ho, Py_ssize_t wo, int n_threads):
-    """Fill col (C*kh*kw, N*ho*wo) from x (N, C, H, W)."""
-    cdef Py_ssize_t n, N = x.shape[0]
-    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
-        _im2col_one(x, col, n, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
+    """Fill col (C*kh*kw, N*ho*wo) from x (N, C, H, W).
+
+    Work is split by channel and batch block, and each task walks its samples in order, so
+    it writes its kh*kw column rows as kh*kw sequential streams (walking all rows of one
+    sample instead jumps across C*kh*kw pages and is TLB-bound).
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], NB = n_threads if n_threads > 0 else 1
+    cdef Py_ssize_t t, c, b, n
+    for t in prange(C * NB, nogil=True, schedule="static", num_threads=n_threads):
+        c = t // NB
+        b = t % NB
+        for n in range(b * N // NB, (b + 1) * N // NB):
+            _im2col_plane(x, col, n, c, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
 
 
-cdef int _col2im_one(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
-                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                      Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                      Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
-    cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+cdef int _col2im_plane(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
+                       Py_ssize_t c, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                       Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
+    """Overwrite plane dx[n, c] with its kh*kw column rows scattered back."""
+    cdef Py_ssize_t H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t P = ho * wo
-    cdef Py_ssize_t c, i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
-    for c in range(C):
+    cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
+    if True:
         for ih in range(H):
             for ow in range(W):
                 dx[n, c, ih, ow] = 0
@@ -126,10 +137,15 @@ def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t ho, Py_ssize_t wo, int n_threads):
-    """Overwrite dx (N, C, H, W) with the sum of col (C*kh*kw, N*ho*wo) scattered back."""
-    cdef Py_ssize_t n, N = dx.shape[0]
-    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
-        _col2im_one(col, dx, n, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
+    """Overwrite dx (N, C, H, W) with the sum of col (C*kh*kw, N*ho*wo) scattered back.
+    Split by channel and batch block, as im2col."""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], NB = n_threads if n_threads > 0 else 1
+    cdef Py_ssize_t t, c, b, n
+    for t in prange(C * NB, nogil=True, schedule="static", num_threads=n_threads):
+        c = t // NB
+        b = t % NB
+        for n in range(b * N // NB, (b + 1) * N // NB):
+            _col2im_plane(col, dx, n, c, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
 
 
 def rows_to_nchw(const floating[:, ::1] rows, const floating[::1] bias, floating[:, :, ::1] out,
