@@ -46,8 +46,10 @@ def _import_torch():
     return _t
 
 
-def median_times(fns, repeats, warmup=2):
-    """Interleave the callables (A, B, C, A, B, C, ...); median seconds of each."""
+def median_times(fns, repeats, warmup=2, block=1):
+    """Interleave the callables in blocks (A x block, B x block, ..., A x block, ...); the
+    median over repeats of each block's mean seconds per call. Blocks longer than 1 keep
+    one library's idle threads (OpenMP, BLAS) from taxing the first call of the next."""
     for _ in range(warmup):
         for f in fns:
             f()
@@ -55,8 +57,9 @@ def median_times(fns, repeats, warmup=2):
     for _ in range(repeats):
         for i, f in enumerate(fns):
             t0 = time.perf_counter()
-            f()
-            times[i].append(time.perf_counter() - t0)
+            for _ in range(block):
+                f()
+            times[i].append((time.perf_counter() - t0) / block)
     return [statistics.median(t) for t in times]
 
 
@@ -258,13 +261,14 @@ def step_fns(name, batch):
 
 def run_steps(args):
     rows = []
-    print("\nwhole training step (forward, loss, backward, Adam): images/s, median of interleaved repeats")
+    print(f"\nwhole training step (forward, loss, backward, Adam): images/s, median of {args.step_repeats} "
+          f"interleaved blocks of {args.step_block} steps")
     impls = ["compiled", "numpy"] + (["torch"] if torch is not None else [])
     print(f"{'model':<22}" + "".join(f"{i + ' img/s':>15}" for i in impls) +
           f"{'comp/numpy':>12}" + (f"{'comp/torch':>12}" if torch is not None else ""))
     for name, batch in (("fashion_cnn", 128), ("lenet5", 64)):
         fns = step_fns(name, batch)
-        ts = median_times([fns[i] for i in impls], args.step_repeats, warmup=3)
+        ts = median_times([fns[i] for i in impls], args.step_repeats, warmup=3, block=args.step_block)
         cnn_ext.set_backend("auto")
         ips = {i: batch / t for i, t in zip(impls, ts)}
         line = f"{name + ' b' + str(batch):<22}" + "".join(f"{ips[i]:>15.0f}" for i in impls)
@@ -327,7 +331,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", type=lambda s: [int(v) for v in s.split(",")], default=[64, 256])
     ap.add_argument("--repeats", type=int, default=15, help="repeats per op")
-    ap.add_argument("--step-repeats", type=int, default=15, help="repeats per training step")
+    ap.add_argument("--step-repeats", type=int, default=9, help="interleaved blocks per training step")
+    ap.add_argument("--step-block", type=int, default=5, help="consecutive steps per block")
     ap.add_argument("--parts", default="sgemm,ops,step,rss", help="comma list of sgemm, ops, step, rss")
     ap.add_argument("--rss-steps", type=int, default=60)
     ap.add_argument("--json", default=None, help="write the results here too")

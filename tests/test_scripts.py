@@ -24,7 +24,7 @@ def test_compare_backends_script():
 def test_bench_script_smoke(tmp_path):
     out = tmp_path / "b.json"
     r = run_python([_script("bench.py"), "--parts", "ops,step", "--batches", "4", "--repeats", "1",
-                    "--step-repeats", "1", "--json", str(out)], timeout=600)
+                    "--step-repeats", "1", "--step-block", "1", "--json", str(out)], timeout=600)
     assert r.returncode == 0, r.stderr
     assert "SGEMM" in r.stdout and "whole training step" in r.stdout and out.exists()
 
