@@ -20,7 +20,12 @@ def _load(name):
     try:
         from .backends import cython_backend
     except ImportError as exc:
-        _compiled_error = f"{type(exc).__name__}: {exc}"
+        import importlib.util
+        if importlib.util.find_spec("cnn_ext._conv_kernels") is None:
+            _compiled_error = ("the compiled kernel modules are not installed (the C compiler "
+                               "was missing or failed when cnn_ext was installed)")
+        else:
+            _compiled_error = f"{type(exc).__name__}: {exc}"
         here = os.path.dirname(os.path.abspath(__file__))
         if os.path.exists(os.path.join(os.path.dirname(here), "setup.py")):
             _compiled_error += (f" — note: cnn_ext was imported from the source tree {here}, "
