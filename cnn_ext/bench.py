@@ -214,6 +214,34 @@ def run_ops(args, sgemm):
     return rows
 
 
+def run_conv2_target(args, sgemm):
+    """fashion_cnn's conv2 (32->64, 3x3, pad 1, 14x14) at batch 128: forward + dx + dW."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 32, 14, 14)).astype(np.float32)
+    w = (rng.standard_normal((64, 32, 3, 3)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    g = rng.standard_normal((128, 64, 14, 14)).astype(np.float32)
+    one = (1, 1)
+    fns = {"compiled": lambda: (cython_backend.conv2d_forward(x, w, b, one, one, one),
+                                cython_backend.conv2d_backward(x, x.shape, w, g, one, one, one))}
+    if torch is not None:
+        xt, wt, bt, gt = (torch.from_numpy(a) for a in (x, w, b, g))
+
+        def tconv():
+            torch.nn.functional.conv2d(xt, wt, bt, 1, 1)
+            torch.ops.aten.convolution_backward(gt, xt, wt, [64], [1, 1], [1, 1], [1, 1], False,
+                                                [0, 0], 1, [True, True, True])
+        fns["torch"] = tconv
+    names = list(fns)
+    ts = dict(zip(names, median_times([fns[n] for n in names], args.repeats)))
+    flops = 3 * 2.0 * 128 * 64 * 196 * 32 * 9
+    print(f"\nconv2 of fashion_cnn, batch 128, forward + dx + dW ({flops / 1e9:.2f} GFLOP):")
+    for n in names:
+        print(f"  {n:<10}{ts[n] * 1e3:8.2f} ms  {flops / ts[n] / 1e9:7.1f} GFLOP/s  "
+              f"{100 * flops / ts[n] / 1e9 / sgemm:5.1f}% of SGEMM")
+    return {n: {"ms": ts[n] * 1e3, "gflops": flops / ts[n] / 1e9} for n in names}
+
+
 # --------------------------------------------------------------------------- steps ---
 
 def torch_model(name):
@@ -373,6 +401,7 @@ def main(argv=None):
     print(f"SGEMM (NumPy matmul 2048x2048 float32): {sgemm:.1f} GFLOP/s")
     if "ops" in parts:
         result["ops"] = run_ops(args, sgemm)
+        result["conv2_b128"] = run_conv2_target(args, sgemm)
     if "step" in parts:
         result["steps"] = run_steps(args)
     if "rss" in parts:
