@@ -374,7 +374,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=15, help="repeats per op")
     ap.add_argument("--step-repeats", type=int, default=9, help="interleaved blocks per training step")
     ap.add_argument("--step-block", type=int, default=5, help="consecutive steps per block")
-    ap.add_argument("--parts", default="sgemm,ops,step,rss", help="comma list of sgemm, ops, step, rss")
+    ap.add_argument("--parts", default="sgemm,ops,conv2,step,rss",
+                    help="comma list of sgemm, ops, conv2, step, rss")
     ap.add_argument("--rss-steps", type=int, default=60)
     ap.add_argument("--json", default=None, help="write the results here too")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
@@ -401,6 +402,7 @@ def main(argv=None):
     print(f"SGEMM (NumPy matmul 2048x2048 float32): {sgemm:.1f} GFLOP/s")
     if "ops" in parts:
         result["ops"] = run_ops(args, sgemm)
+    if "conv2" in parts:
         result["conv2_b128"] = run_conv2_target(args, sgemm)
     if "step" in parts:
         result["steps"] = run_steps(args)
