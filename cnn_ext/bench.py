@@ -245,7 +245,9 @@ def run_conv2_target(args, sgemm):
 # --------------------------------------------------------------------------- steps ---
 
 def torch_model(name):
-    T = torch.nn
+    """The PyTorch equivalent of cnn_ext's fashion_cnn or lenet5 (same layers, same keys)."""
+    import torch as _torch
+    T = _torch.nn
     if name == "fashion_cnn":
         return T.Sequential(T.Conv2d(1, 32, 3, padding=1), T.BatchNorm2d(32), T.ReLU(), T.MaxPool2d(2),
                             T.Conv2d(32, 64, 3, padding=1), T.BatchNorm2d(64), T.ReLU(), T.MaxPool2d(2),

@@ -13,17 +13,7 @@ import numpy as np
 import torch  # before cnn_ext: importing cnn_ext sets OMP_WAIT_POLICY=PASSIVE for its own OpenMP
 
 from cnn_ext import data
-
-
-def model_for(name):
-    T = torch.nn
-    if name == "fashion_cnn":
-        return T.Sequential(T.Conv2d(1, 32, 3, padding=1), T.BatchNorm2d(32), T.ReLU(), T.MaxPool2d(2),
-                            T.Conv2d(32, 64, 3, padding=1), T.BatchNorm2d(64), T.ReLU(), T.MaxPool2d(2),
-                            T.Flatten(), T.Linear(3136, 128), T.ReLU(), T.Dropout(0.5), T.Linear(128, 10))
-    return T.Sequential(T.Conv2d(1, 6, 5), T.Tanh(), T.AvgPool2d(2), T.Conv2d(6, 16, 5), T.Tanh(),
-                        T.AvgPool2d(2), T.Flatten(), T.Linear(400, 120), T.Tanh(), T.Linear(120, 84),
-                        T.Tanh(), T.Linear(84, 10))
+from cnn_ext.bench import torch_model
 
 
 def main():
@@ -45,7 +35,7 @@ def main():
     xtr_f = torch.from_numpy(np.ascontiguousarray(t(data.to_float_images(xtr))))
     xte_f = torch.from_numpy(np.ascontiguousarray(t(data.to_float_images(xte))))
     ytr_t, yte_t = torch.from_numpy(ytr.astype(np.int64)), torch.from_numpy(yte.astype(np.int64))
-    model = model_for(args.model)
+    model = torch_model(args.model)
     opt = torch.optim.Adam(model.parameters(), args.lr)
     g = torch.Generator().manual_seed(args.seed)
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads, {args.model}, "

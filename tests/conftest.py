@@ -49,3 +49,20 @@ def run_python(args, **kwargs):
     kwargs.setdefault("capture_output", True)
     kwargs.setdefault("text", True)
     return subprocess.run([sys.executable] + list(args), **kwargs)
+
+
+SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
+if not os.path.isdir(SHARED_MNIST):
+    SHARED_MNIST = "/work/shared/data/mnist"
+
+
+@pytest.fixture
+def mnist_root(tmp_path):
+    """A directory holding the four MNIST files, the real t10k set doubling as train."""
+    import shutil
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            shutil.copy(os.path.join(SHARED_MNIST, f"t10k-{kind}-ubyte.gz"), root / f"{split}-{kind}-ubyte.gz")
+    return str(root)

@@ -1,26 +1,10 @@
 """The ablation-study runner on a tiny subset: two variants, one epoch, resume."""
 import json
 import os
-import shutil
 
 import pytest
 
 from cnn_ext import study
-
-SHARED_MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist")
-if not os.path.isdir(SHARED_MNIST):
-    SHARED_MNIST = "/work/shared/data/mnist"
-
-
-@pytest.fixture
-def mnist_root(tmp_path):
-    root = tmp_path / "mnist"
-    root.mkdir()
-    for split in ("train", "t10k"):
-        for kind in ("images-idx3", "labels-idx1"):
-            shutil.copy(os.path.join(SHARED_MNIST, f"t10k-{kind}-ubyte.gz"), root / f"{split}-{kind}-ubyte.gz")
-    return str(root)
-
 
 def test_default_grid_is_valid():
     variants = study.load_config()

@@ -107,18 +107,8 @@ CLI_ARGS = ["-m", "cnn_ext", "train", "--dataset", "mnist", "--model", "fashion_
             "--subset", "4000", "--test-subset", "500", "--no-progress", "--threads", "1"]
 
 
-def _mnist_root(tmp_path):
-    root = tmp_path / "mnist"
-    root.mkdir()
-    import shutil
-    for split in ("train", "t10k"):
-        for kind in ("images-idx3", "labels-idx1"):
-            shutil.copy(os.path.join(SHARED_MNIST, f"t10k-{kind}-ubyte.gz"), root / f"{split}-{kind}-ubyte.gz")
-    return root
-
-
-def test_cli_train_eval_info_summary(tmp_path):
-    root = _mnist_root(tmp_path)
+def test_cli_train_eval_info_summary(tmp_path, mnist_root):
+    root = mnist_root
     out = tmp_path / "run"
     r = run_python(CLI_ARGS[:5] + ["--epochs", "1", "--subset", "1000", "--test-subset", "300",
                                   "--no-progress", "--data-root", str(root), "--out", str(out)], timeout=600)
@@ -141,8 +131,8 @@ def test_cli_train_eval_info_summary(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_checkpoint_and_says_how_to_resume(tmp_path):
-    root = _mnist_root(tmp_path)
+def test_ctrl_c_saves_checkpoint_and_says_how_to_resume(tmp_path, mnist_root):
+    root = mnist_root
     out = tmp_path / "run"
     args = [sys.executable] + CLI_ARGS + ["--data-root", str(root), "--out", str(out), "--batch-size", "32"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
