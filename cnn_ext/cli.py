@@ -29,10 +29,12 @@ def _data(dataset, model_name, batch_size, seed, augment=False, subset=None, tes
     return train, test
 
 
-def _build_model(name):
+def _build_model(name, dropout=None):
     from . import models
     if name in models.MODELS:
-        return models.MODELS[name]()
+        return models.MODELS[name](**({} if dropout is None else {"dropout": dropout}))
+    if dropout is not None:
+        raise ValueError("--dropout applies to fashion_cnn and lenet5; put dropoutP in the spec instead")
     return models.from_spec(name)
 
 
@@ -67,7 +69,7 @@ def cmd_train(args):
     cnn_ext.manual_seed(args.seed)
     train, test = _data(args.dataset, args.model, args.batch_size, args.seed, args.augment,
                         args.subset, args.test_subset, args.data_root)
-    model = _build_model(args.model)
+    model = _build_model(args.model, args.dropout)
     model.summary((args.batch_size,) + train.images.shape[1:] if train.images.ndim == 4 else
                   (args.batch_size, 1, 32 if args.model == "lenet5" else train.images.shape[1],
                    32 if args.model == "lenet5" else train.images.shape[2]),
@@ -162,6 +164,8 @@ def build_parser():
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--scheduler", default="none", choices=["none", "step", "cosine"])
+    t.add_argument("--dropout", type=float, default=None,
+                   help="dropout rate of fashion_cnn (default 0.5) or lenet5 (default none)")
     t.add_argument("--augment", action="store_true", help="random crop (pad 2) and horizontal flip")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--subset", type=int, default=None, help="train on the first K images")

@@ -110,7 +110,7 @@ CLI_ARGS = ["-m", "cnn_ext", "train", "--dataset", "mnist", "--model", "fashion_
 def test_cli_train_eval_info_summary(tmp_path, mnist_root):
     root = mnist_root
     out = tmp_path / "run"
-    r = run_python(CLI_ARGS[:5] + ["--epochs", "1", "--subset", "1000", "--test-subset", "300",
+    r = run_python(CLI_ARGS[:5] + ["--epochs", "1", "--subset", "1000", "--test-subset", "300", "--dropout", "0.3",
                                   "--no-progress", "--data-root", str(root), "--out", str(out)], timeout=600)
     assert r.returncode == 0, r.stderr
     assert "final test accuracy" in r.stdout
