@@ -1,8 +1,9 @@
 # cython: language_level=3
 """Batch-normalization kernels on C-contiguous (N, C, P) memoryviews (P = H*W, 1 for BatchNorm1d).
 
-Arithmetic only, parallel over channels. Row sums use eight independent accumulators
-(instruction-level parallelism without -ffast-math) and are combined in double.
+Arithmetic only, parallel over samples with per-thread partial sums per channel. Row sums
+use eight independent accumulators (instruction-level parallelism without -ffast-math) and
+are combined in double.
 cnn_ext.nn validates shapes before calling.
 """
 from cython.parallel cimport prange, threadid
