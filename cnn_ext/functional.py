@@ -18,26 +18,16 @@ def _common_dtype(*arrays):
     return np.result_type(*[a.dtype for a in arrays if a is not None])
 
 
-def _conv_args(fn, x, weight, bias, stride, padding, dilation):
-    x = as_float_array(fn, "x", x)
-    weight = as_float_array(fn, "weight", weight)
-    check_image(fn, x)
-    check_ndim(fn, "weight", weight, 4, "(out_channels, in_channels, kh, kw)")
-    if 0 in weight.shape:
-        raise ValueError(f"{fn}: weight has a zero-sized axis (shape {weight.shape})")
+def _conv_geometry(fn, x_shape, w_shape, stride, padding, dilation):
+    """Normalized (stride, padding, dilation) after checking them against the shapes."""
     stride = pair(fn, "stride", stride, 1)
     padding = pair(fn, "padding", padding, 0)
     dilation = pair(fn, "dilation", dilation, 1)
-    N, C, H, W = x.shape
-    K, Cw, kh, kw = weight.shape
+    N, C, H, W = x_shape
+    K, Cw, kh, kw = w_shape
     if Cw != C:
-        raise ValueError(f"{fn}: weight {weight.shape} expects {Cw} input channels, got x with "
-                         f"{C} channels (shape {x.shape})")
-    if bias is not None:
-        bias = as_float_array(fn, "bias", bias)
-        if bias.shape != (K,):
-            raise ValueError(f"{fn}: bias must have shape ({K},) (one per output channel); "
-                             f"got {bias.shape}")
+        raise ValueError(f"{fn}: weight {tuple(w_shape)} expects {Cw} input channels, got x with "
+                         f"{C} channels (shape {tuple(x_shape)})")
     for axis, size, k, p, d in (("height", H, kh, padding[0], dilation[0]),
                                 ("width", W, kw, padding[1], dilation[1])):
         span = d * (k - 1) + 1
@@ -45,6 +35,28 @@ def _conv_args(fn, x, weight, bias, stride, padding, dilation):
             raise ValueError(f"{fn}: kernel {axis} {k} (dilated span {span}) is larger than the "
                              f"padded input {axis} {size} + 2*{p} = {size + 2 * p}; use a smaller "
                              "kernel or more padding")
+    return stride, padding, dilation
+
+
+def _weight(fn, weight):
+    weight = as_float_array(fn, "weight", weight)
+    check_ndim(fn, "weight", weight, 4, "(out_channels, in_channels, kh, kw)")
+    if 0 in weight.shape:
+        raise ValueError(f"{fn}: weight has a zero-sized axis (shape {weight.shape})")
+    return weight
+
+
+def _conv_args(fn, x, weight, bias, stride, padding, dilation):
+    x = as_float_array(fn, "x", x)
+    weight = _weight(fn, weight)
+    check_image(fn, x)
+    stride, padding, dilation = _conv_geometry(fn, x.shape, weight.shape, stride, padding, dilation)
+    K = weight.shape[0]
+    if bias is not None:
+        bias = as_float_array(fn, "bias", bias)
+        if bias.shape != (K,):
+            raise ValueError(f"{fn}: bias must have shape ({K},) (one per output channel); "
+                             f"got {bias.shape}")
     dtype = _common_dtype(x, weight, bias)
     x = x.astype(dtype, copy=False)
     weight = weight.astype(dtype, copy=False)
@@ -82,9 +94,8 @@ def conv2d_backward_input(grad_output, weight, input_shape, stride=1, padding=0,
     """dL/dx (input_shape) of conv2d for dL/dy = grad_output."""
     fn = "conv2d_backward_input"
     input_shape = _shape4(fn, input_shape)
-    proxy = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), input_shape,
-                                            (0, 0, 0, 0))
-    _, weight, _, s, p, d = _conv_args(fn, proxy, weight, None, stride, padding, dilation)
+    weight = _weight(fn, weight)
+    s, p, d = _conv_geometry(fn, input_shape, weight.shape, stride, padding, dilation)
     N, C, H, W = input_shape
     K, _, kh, kw = weight.shape
     out = (N, K, _conv_out(H, kh, s[0], p[0], d[0]), _conv_out(W, kw, s[1], p[1], d[1]))
@@ -128,21 +139,26 @@ def _shape4(fn, shape, name="input_shape"):
     return shape
 
 
-def _pool_args(fn, x, kernel_size, stride, padding, max_pool):
-    x = as_float_array(fn, "x", x)
-    check_image(fn, x)
+def _pool_geometry(fn, x_shape, kernel_size, stride, padding):
+    """Normalized (kernel, stride, padding) after checking them against x_shape."""
     k = pair(fn, "kernel_size", kernel_size, 1)
     s = k if stride is None else pair(fn, "stride", stride, 1)
     p = pair(fn, "padding", padding, 0)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{fn}: padding {p} must be at most half the kernel_size {k} "
                          f"(at most {(k[0] // 2, k[1] // 2)})")
-    H, W = x.shape[2:]
+    H, W = x_shape[2:]
     for axis, size, kk, pp in (("height", H, k[0], p[0]), ("width", W, k[1], p[1])):
         if size + 2 * pp < kk:
             raise ValueError(f"{fn}: pooling window {axis} {kk} is larger than the padded input "
-                             f"{axis} {size} + 2*{pp} = {size + 2 * pp} (x shape {x.shape})")
-    return x, k, s, p
+                             f"{axis} {size} + 2*{pp} = {size + 2 * pp} (x shape {tuple(x_shape)})")
+    return k, s, p
+
+
+def _pool_args(fn, x, kernel_size, stride, padding):
+    x = as_float_array(fn, "x", x)
+    check_image(fn, x)
+    return (x,) + _pool_geometry(fn, x.shape, kernel_size, stride, padding)
 
 
 def _pool_out(shape, k, s, p):
@@ -156,7 +172,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
     Returns y (N, C, ho, wo), and with return_indices=True also the int64 indices
     (flat h*W + w within each input plane) that max_pool2d_backward takes.
     """
-    x, k, s, p = _pool_args("max_pool2d", x, kernel_size, stride, padding, True)
+    x, k, s, p = _pool_args("max_pool2d", x, kernel_size, stride, padding)
     y, idx = _backend.active().max_pool2d_forward(x, k, s, p)
     return (y, idx) if return_indices else y
 
@@ -184,7 +200,7 @@ def max_pool2d_backward(grad_output, indices, input_shape):
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Average pooling as torch.nn.functional.avg_pool2d (count_include_pad=True)."""
-    x, k, s, p = _pool_args("avg_pool2d", x, kernel_size, stride, padding, False)
+    x, k, s, p = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
     return _backend.active().avg_pool2d_forward(x, k, s, p)
 
 
@@ -192,7 +208,6 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     """dL/dx (input_shape) of avg_pool2d for dL/dy = grad_output."""
     fn = "avg_pool2d_backward"
     input_shape = _shape4(fn, input_shape)
-    proxy = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), input_shape, (0, 0, 0, 0))
-    _, k, s, p = _pool_args(fn, proxy, kernel_size, stride, padding, False)
+    k, s, p = _pool_geometry(fn, input_shape, kernel_size, stride, padding)
     g = _check_grad_output(fn, grad_output, _pool_out(input_shape, k, s, p), None)
     return _backend.active().avg_pool2d_backward(g, input_shape, k, s, p)
