@@ -4,8 +4,9 @@
 Arithmetic only. Shapes, dtypes and arguments are validated by cnn_ext.functional
 before these are called (bounds checks are off in the release build).
 
-Column layout: col[(c*kh + i)*kw + j, n*P + oh*wo + ow] with P = ho*wo, i.e. a
-(C*kh*kw, N*P) matrix, so that a whole batch is one BLAS GEMM.
+Column layout: col[(c*kh + i)*kw + j, n, oh*wo + ow] with P = ho*wo, a (C*kh*kw, N, P) view
+whose last axis must be contiguous (the others are free): a C-contiguous (C*kh*kw, N*P) matrix (a whole batch is
+one BLAS GEMM) or the transpose of an (N, C*kh*kw, P) stack (one GEMM per sample).
 """
 from cython.parallel cimport prange
 from cython cimport floating
@@ -55,14 +56,23 @@ cdef inline Py_ssize_t _end_valid(Py_ssize_t offset, Py_ssize_t stride, Py_ssize
     return end if end < n_out else n_out
 
 
-cdef int _im2col_plane(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_ssize_t n,
+cdef int _check_col(const floating[:, :, :] col, Py_ssize_t R, Py_ssize_t N, Py_ssize_t P) except -1:
+    """The planes below walk col's rows by pointer, unchecked even in the debug build; a
+    wrong shape must raise here instead (callers pass the right one)."""
+    if col.shape[0] != R or col.shape[1] != N or col.shape[2] != P or (P > 0 and col.strides[2] != sizeof(floating)):
+        raise ValueError(f"col must be a ({R}, {N}, {P}) view with a contiguous last axis; "
+                         f"got shape {tuple(col.shape)[:3]}")
+    return 0
+
+cdef int _im2col_plane(const floating[:, :, :, ::1] x, floating[:, :, :] col, Py_ssize_t n,
                        Py_ssize_t c, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
                        Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
     """The kh*kw column rows of input plane (n, c)."""
     cdef Py_ssize_t H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t P = ho * wo
-    cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
+    cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1
+    cdef floating* crow
     if True:
         for i in range(kh):
             oh0 = _first_valid(i * dh - ph, sh)
@@ -71,28 +81,28 @@ cdef int _im2col_plane(const floating[:, :, :, ::1] x, floating[:, ::1] col, Py_
                 r = (c * kh + i) * kw + j
                 ow0 = _first_valid(j * dw - pw, sw)
                 ow1 = _end_valid(j * dw - pw, sw, W, wo)
-                base = n * P
+                crow = &col[r, n, 0]  # the last axis is contiguous (checked by the caller)
                 for oh in range(ho):
                     if oh < oh0 or oh >= oh1 or ow0 >= ow1:
                         for ow in range(wo):
-                            col[r, base + oh * wo + ow] = 0
+                            crow[oh * wo + ow] = 0
                         continue
                     ih = oh * sh - ph + i * dh
                     iw0 = j * dw - pw
                     for ow in range(ow0):
-                        col[r, base + oh * wo + ow] = 0
+                        crow[oh * wo + ow] = 0
                     for ow in range(ow0, ow1):
-                        col[r, base + oh * wo + ow] = x[n, c, ih, ow * sw + iw0]
+                        crow[oh * wo + ow] = x[n, c, ih, ow * sw + iw0]
                     for ow in range(ow1, wo):
-                        col[r, base + oh * wo + ow] = 0
+                        crow[oh * wo + ow] = 0
     return 0
 
 
-def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
+def im2col(const floating[:, :, :, ::1] x, floating[:, :, :] col,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t ho, Py_ssize_t wo, int n_threads):
-    """Fill col (C*kh*kw, N*ho*wo) from x (N, C, H, W).
+    """Fill col (C*kh*kw, N, ho*wo) from x (N, C, H, W).
 
     Work is split by channel and batch block, and each task walks its samples in order, so
     it writes its kh*kw column rows as kh*kw sequential streams (walking all rows of one
@@ -100,6 +110,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], NB = n_threads if n_threads > 0 else 1
     cdef Py_ssize_t t, c, b, n
+    _check_col(col, C * kh * kw, N, ho * wo)
     for t in prange(C * NB, nogil=True, schedule="static", num_threads=n_threads):
         c = t // NB
         b = t % NB
@@ -107,14 +118,15 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
             _im2col_plane(x, col, n, c, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
 
 
-cdef int _col2im_plane(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
+cdef int _col2im_plane(const floating[:, :, :] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
                        Py_ssize_t c, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
                        Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
     """Overwrite plane dx[n, c] with its kh*kw column rows scattered back."""
     cdef Py_ssize_t H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t P = ho * wo
-    cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1, base
+    cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1
+    cdef const floating* crow
     if True:
         for ih in range(H):
             for ow in range(W):
@@ -126,23 +138,24 @@ cdef int _col2im_plane(const floating[:, ::1] col, floating[:, :, :, ::1] dx, Py
                 r = (c * kh + i) * kw + j
                 ow0 = _first_valid(j * dw - pw, sw)
                 ow1 = _end_valid(j * dw - pw, sw, W, wo)
-                base = n * P
                 iw0 = j * dw - pw
+                crow = &col[r, n, 0]  # the last axis is contiguous (checked by the caller)
                 for oh in range(oh0, oh1):
                     ih = oh * sh - ph + i * dh
                     for ow in range(ow0, ow1):
-                        dx[n, c, ih, ow * sw + iw0] += col[r, base + oh * wo + ow]
+                        dx[n, c, ih, ow * sw + iw0] += crow[oh * wo + ow]
     return 0
 
 
-def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] dx,
+def col2im(const floating[:, :, :] col, floating[:, :, :, ::1] dx,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t ho, Py_ssize_t wo, int n_threads):
-    """Overwrite dx (N, C, H, W) with the sum of col (C*kh*kw, N*ho*wo) scattered back.
+    """Overwrite dx (N, C, H, W) with the sum of col (C*kh*kw, N, ho*wo) scattered back.
     Split by channel and batch block, as im2col."""
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], NB = n_threads if n_threads > 0 else 1
     cdef Py_ssize_t t, c, b, n
+    _check_col(col, C * kh * kw, N, ho * wo)
     for t in prange(C * NB, nogil=True, schedule="static", num_threads=n_threads):
         c = t // NB
         b = t % NB
@@ -186,3 +199,13 @@ def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows,
             else:
                 for p in range(P):
                     rows[k, n * P + p] = src[n, k, p]
+
+
+def relu_mask(const floating[:, :, ::1] src, const floating[:, :, ::1] relu_out,
+              floating[:, :, ::1] out, int n_threads):
+    """out = src where relu_out > 0, else 0; all (N, K, P): the gradient behind a fused ReLU."""
+    cdef Py_ssize_t N = src.shape[0], K = src.shape[1], P = src.shape[2]
+    cdef Py_ssize_t n, k
+    for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
+        for k in range(K):
+            _relu_mask(&src[n, k, 0], &relu_out[n, k, 0], &out[n, k, 0], P)

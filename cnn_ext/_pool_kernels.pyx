@@ -104,18 +104,19 @@ def max_pool_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::
     """Overwrite dx (N, C, H, W) with dy (N, C, ho, wo) routed to the recorded maxima."""
     cdef Py_ssize_t C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t ho = dy.shape[2], wo = dy.shape[3]
-    cdef Py_ssize_t planes = dx.shape[0] * C, nc, n, c, h, w, oh, ow
-    cdef int64_t k
+    cdef Py_ssize_t planes = dx.shape[0] * C, nc, i, HW = H * W, P = ho * wo
+    cdef floating* d
+    cdef const floating* g
+    cdef const int64_t* k
     for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
-        n = nc // C
-        c = nc % C
-        for h in range(H):
-            for w in range(W):
-                dx[n, c, h, w] = 0
-        for oh in range(ho):
-            for ow in range(wo):
-                k = idx[n, c, oh, ow]
-                dx[n, c, k // W, k % W] += dy[n, c, oh, ow]
+        # flat plane pointers: idx holds h*W + w, already checked to lie in [0, H*W)
+        d = &dx[nc // C, nc % C, 0, 0]
+        g = &dy[nc // C, nc % C, 0, 0]
+        k = &idx[nc // C, nc % C, 0, 0]
+        for i in range(HW):
+            d[i] = 0
+        for i in range(P):
+            d[k[i]] += g[i]
 
 
 def avg_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,

@@ -177,3 +177,45 @@ def test_nan_inf_propagate(backend):
     y = F.conv2d(x, np.ones((1, 1, 2, 2), np.float32))
     assert np.isnan(y[0, 0, 0, 0]) and np.isinf(y[0, 0, 2, 2])
     assert np.isfinite(y[0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("small_taps", [0, 10 ** 6], ids=["batch-layout", "per-sample-layout"])
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("shape,wshape,stride,padding,dilation,bias", [
+    ((3, 1, 9, 8), (5, 1, 3, 3), (1, 1), (1, 1), (1, 1), True),
+    ((2, 2, 11, 7), (4, 2, 3, 2), (2, 1), (0, 2), (1, 2), False),
+    ((4, 3, 6, 6), (2, 3, 1, 1), (1, 1), (0, 0), (1, 1), True),
+])
+def test_both_column_layouts_with_fused_relu(monkeypatch, name, small_taps, shape, wshape,
+                                             stride, padding, dilation, bias):
+    """The batch and per-sample column layouts each give the oracle's forward (with a fused
+    ReLU) and backward (through the ReLU's mask), reusing the forward's columns or not."""
+    from cnn_ext.backends import _gemm_conv
+    from cnn_ext._workspace import Workspace
+    monkeypatch.setattr(_gemm_conv, "SMALL_TAPS", small_taps)
+    use_backend(name)
+    be = cnn_ext._backend.active()
+    r = np.random.default_rng(7)
+    x = r.standard_normal(shape).astype(np.float32)
+    w = r.standard_normal(wshape).astype(np.float32)
+    b = r.standard_normal(wshape[0]).astype(np.float32) if bias else None
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    ref = np.maximum(conv2d_ref(x, w, b, **kw), 0)
+    for reuse in (True, False):
+        ws = Workspace()
+        y = be.conv2d_forward(x, w, b, stride, padding, dilation, relu=True, ws=ws)
+        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+        g = r.standard_normal(y.shape).astype(np.float32)
+        dx, dw, db = be.conv2d_backward(x, x.shape, w, g, stride, padding, dilation, ws=ws,
+                                        reuse_col=reuse, relu_out=y)
+        gm = np.where(y > 0, g, 0).astype(np.float64)
+        rdx, rdw, rdb = F.conv2d_backward(x.astype(np.float64), w.astype(np.float64), gm, **kw)
+        np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(db, rdb, rtol=1e-4, atol=1e-4)
+        # and independently of the backend, against the oracle's linear map
+        x64, w64 = x.astype(np.float64), w.astype(np.float64)
+        e, v = r.standard_normal(x.shape), r.standard_normal(w.shape)
+        scale = np.abs(gm).sum() * (np.abs(x64).max() + np.abs(w64).max() + 1) * 1e-5
+        np.testing.assert_allclose((e * dx).sum(), (conv2d_ref(e, w64, None, **kw) * gm).sum(), atol=scale)
+        np.testing.assert_allclose((v * dw).sum(), (conv2d_ref(x64, v, None, **kw) * gm).sum(), atol=scale)

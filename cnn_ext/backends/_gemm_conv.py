@@ -1,14 +1,23 @@
-"""Convolution as im2col + one BLAS GEMM per batch, shared by both backends.
+"""Convolution as im2col + BLAS GEMMs, shared by both backends.
 
-A backend supplies four layout primitives (im2col, col2im, rows_to_nchw, nchw_to_rows);
-the GEMMs always go through NumPy's matmul (BLAS) into reused work buffers.
+A backend supplies the layout primitives (im2col, col2im, rows_to_nchw, nchw_to_rows,
+relu_mask); the GEMMs always go through NumPy's matmul (BLAS) into reused work buffers.
 
-Shapes: x (N, C, H, W), w (K, C, kh, kw), y (N, K, ho, wo), col (C*kh*kw, N*ho*wo),
-rows (K, N*ho*wo).
+Two column layouts, chosen by R = C*kh*kw:
+- batch layout (R > SMALL_TAPS): col (R, N*P), one GEMM for the whole batch, whose (K, N*P)
+  result is then moved to NCHW (adding the bias);
+- per-sample layout (R <= SMALL_TAPS, e.g. a first layer on 1-channel images): col3
+  (N, R + 1, P) with a row of ones, one GEMM per sample straight into the NCHW output, the
+  bias as the weight matrix's last column. With few taps the GEMMs are memory-bound and the
+  layout move of the batch layout would cost as much as the GEMM itself.
+
+Shapes: x (N, C, H, W), w (K, C, kh, kw), y (N, K, ho, wo), P = ho*wo.
 """
 import numpy as np
 
 from .._workspace import default_workspace
+
+SMALL_TAPS = 32
 
 
 def out_size(size, k, s, p, d):
@@ -28,17 +37,62 @@ class GemmConv:
                 dilation[0], dilation[1], ho, wo)
         return N, C, K, ho, wo, args
 
+    # -- per-sample layout ----------------------------------------------------------------
+    def _fill_col3(self, x, R, P, args, ws):
+        """col3 (N, R + 1, P): im2col of x per sample, then a row of ones (for the bias)."""
+        N = x.shape[0]
+        col3 = ws.get("col3", (N, R + 1, P), x.dtype)
+        self.p.im2col(x, col3[:, :R].transpose(1, 0, 2), *args)
+        col3[:, R] = 1
+        return col3
+
+    def _forward_small(self, x, w, b, args, relu, ws, y):
+        N, K, R, P = x.shape[0], w.shape[0], w[0].size, args[-2] * args[-1]
+        col3 = self._fill_col3(x, R, P, args, ws)
+        wa = ws.get("w_aug", (K, R + 1), x.dtype)
+        wa[:, :R] = w.reshape(K, R)
+        wa[:, R] = 0 if b is None else b
+        np.matmul(wa, col3, out=y.reshape(N, K, P))
+        if relu:
+            np.maximum(y, 0, out=y)
+        return y
+
+    def _backward_small(self, x, x_shape, w, g, args, need_dx, need_dw, ws, reuse_col, dx_out):
+        N, K, R, P = x_shape[0], w.shape[0], w[0].size, args[-2] * args[-1]
+        dx = dw = None
+        if need_dw:
+            if reuse_col:
+                col3 = ws.get("col3", (N, R + 1, P), g.dtype)
+            else:
+                col3 = self._fill_col3(x, R, P, args, ws)
+            per_sample = ws.get("dw_aug", (N, K, R + 1), g.dtype)
+            np.matmul(g, col3.transpose(0, 2, 1), out=per_sample)
+            total = per_sample.sum(axis=0)
+            dw = total[:, :R].reshape(w.shape)
+            db = total[:, R].copy()
+        else:
+            db = g.sum(axis=(0, 2))
+        if need_dx:
+            dcol3 = ws.get("dcol3", (N, R, P), g.dtype)
+            np.matmul(w.reshape(K, R).T, g, out=dcol3)
+            dx = np.empty(x_shape, dtype=g.dtype) if dx_out is None else dx_out
+            self.p.col2im(dcol3.transpose(1, 0, 2), dx, *args)
+        return dx, dw, db
+
+    # -- entry points ---------------------------------------------------------------------
     def forward(self, x, w, b, stride, padding, dilation, relu=False, ws=None, out=None):
         """y = conv(x, w) + b (then ReLU when relu), written to out when given; the column
-        matrix stays in ws['col'] for the backward pass."""
+        matrix stays in ws for the backward pass."""
         ws = ws or default_workspace
         N, C, K, ho, wo, args = self._geometry(x.shape, w.shape, stride, padding, dilation)
         P = ho * wo
+        y = np.empty((N, K, ho, wo), dtype=x.dtype) if out is None else out
+        if w[0].size <= SMALL_TAPS:
+            return self._forward_small(x, w, b, args, relu, ws, y)
         col = ws.get("col", (w[0].size, N * P), x.dtype)
-        self.p.im2col(x, col, *args)
+        self.p.im2col(x, col.reshape(-1, N, P), *args)
         rows = ws.get("rows", (K, N * P), x.dtype)
         np.matmul(w.reshape(K, -1), col, out=rows)
-        y = np.empty((N, K, ho, wo), dtype=x.dtype) if out is None else out
         self.p.rows_to_nchw(rows, b, y.reshape(N, K, P), relu)
         return y
 
@@ -46,13 +100,21 @@ class GemmConv:
                  need_dx=True, need_dw=True, ws=None, reuse_col=False, dx_out=None, relu_out=None):
         """(dx, dw, db) for y = conv(x, w) + b given dy = dL/dy; entries not asked for are None.
 
-        reuse_col: ws['col'] still holds im2col(x) from the forward call. dx is written to
+        reuse_col: ws still holds the columns of x from the forward call. dx is written to
         dx_out when given. The column gradient reuses the column buffer once dw is done.
         relu_out: the forward fused a ReLU with this output; dy counts only where it is > 0.
         """
         ws = ws or default_workspace
         N, C, K, ho, wo, args = self._geometry(x_shape, w.shape, stride, padding, dilation)
         P = ho * wo
+        if w[0].size <= SMALL_TAPS:
+            g = dy.reshape(N, K, P)
+            if relu_out is not None:
+                masked = ws.get("masked", (N, K, P), dy.dtype)
+                self.p.relu_mask(g, relu_out.reshape(N, K, P), masked)
+                g = masked
+            return self._backward_small(x, x_shape, w, g, args, need_dx, need_dw, ws,
+                                        reuse_col, dx_out)
         drows = ws.get("rows", (K, N * P), dy.dtype)
         self.p.nchw_to_rows(dy.reshape(N, K, P), drows, relu_out)
         dx = dw = None
@@ -60,11 +122,11 @@ class GemmConv:
         if need_dw:
             col = ws.get("col", (w[0].size, N * P), dy.dtype)
             if not reuse_col:
-                self.p.im2col(x, col, *args)
+                self.p.im2col(x, col.reshape(-1, N, P), *args)
             dw = np.matmul(drows, col.T).reshape(w.shape)
         if need_dx:
             dcol = ws.get("col", (w[0].size, N * P), dy.dtype)  # im2col(x) is no longer needed
             np.matmul(w.reshape(K, -1).T, drows, out=dcol)
             dx = np.empty(x_shape, dtype=dy.dtype) if dx_out is None else dx_out
-            self.p.col2im(dcol, dx, *args)
+            self.p.col2im(dcol.reshape(-1, N, P), dx, *args)
         return dx, dw, db

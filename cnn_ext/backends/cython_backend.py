@@ -18,14 +18,20 @@ def _threads():
     return _config.num_threads
 
 
+def _check_rows(col):
+    if col.strides[-1] != col.itemsize:  # the kernels walk the last axis by pointer
+        raise ValueError(f"column buffer: the last axis must be contiguous; strides {col.strides}")
+    return col
+
+
 class _Prims:
     @staticmethod
     def im2col(x, col, *args):
-        _conv_kernels.im2col(x, col, *args, _threads())
+        _conv_kernels.im2col(x, _check_rows(col), *args, _threads())
 
     @staticmethod
     def col2im(col, dx, *args):
-        _conv_kernels.col2im(col, dx, *args, _threads())
+        _conv_kernels.col2im(_check_rows(col), dx, *args, _threads())
 
     @staticmethod
     def rows_to_nchw(rows, b, out, relu):
@@ -33,6 +39,10 @@ class _Prims:
         if not has_bias:
             b = np.zeros(rows.shape[0], dtype=rows.dtype)
         _conv_kernels.rows_to_nchw(rows, b, out, has_bias, relu, _threads())
+
+    @staticmethod
+    def relu_mask(src, relu_out, out):
+        _conv_kernels.relu_mask(src, relu_out, out, _threads())
 
     @staticmethod
     def nchw_to_rows(src, rows, relu_out=None):

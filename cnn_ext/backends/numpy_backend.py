@@ -24,12 +24,19 @@ def _pad(x, ph, pw, value=0.0):
     return xp
 
 
+def _split(a, shape):
+    """A view of a with its axes split into shape (raises instead of copying)."""
+    v = a.view()
+    v.shape = shape
+    return v
+
+
 class _Prims:
     @staticmethod
     def im2col(x, col, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
         N, C = x.shape[:2]
         xp = _pad(x, ph, pw)
-        col6 = col.reshape(C, kh, kw, N, ho, wo)
+        col6 = _split(col, (C, kh, kw, N, ho, wo))
         for i in range(kh):
             for j in range(kw):
                 patch = xp[:, :, _window(i * dh, ho, sh), _window(j * dw, wo, sw)]
@@ -39,7 +46,7 @@ class _Prims:
     def col2im(col, dx, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo):
         N, C, H, W = dx.shape
         dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dx.dtype)
-        col6 = col.reshape(C, kh, kw, N, ho, wo)
+        col6 = _split(col, (C, kh, kw, N, ho, wo))
         for i in range(kh):
             for j in range(kw):
                 dxp[:, :, _window(i * dh, ho, sh), _window(j * dw, wo, sw)] += \
@@ -59,10 +66,15 @@ class _Prims:
             np.maximum(out, 0, out=out)
 
     @staticmethod
+    def relu_mask(src, relu_out, out):
+        out[...] = 0
+        np.copyto(out, src, where=relu_out > 0)
+
+    @staticmethod
     def nchw_to_rows(src, rows, relu_out=None):
         N, K, P = src.shape
         if relu_out is not None:
-            src = src * (relu_out.reshape(src.shape) > 0)
+            src = np.where(relu_out.reshape(src.shape) > 0, src, 0)
         rows.reshape(K, N, P)[...] = src.transpose(1, 0, 2)
 
 
@@ -165,7 +177,7 @@ def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None, relu_out=Non
     relu_out: the output of a fused ReLU; dy then counts only where it is > 0.
     """
     if relu_out is not None:
-        dy = dy * (relu_out > 0)
+        dy = np.where(relu_out > 0, dy, 0)
     M = x.shape[0] * x.shape[2]
     xhat = (x - mean[None, :, None].astype(x.dtype)) * invstd[None, :, None].astype(x.dtype)
     dbeta = dy.sum(axis=(0, 2), dtype=np.float64)
