@@ -59,7 +59,7 @@ cdef inline Py_ssize_t _end_valid(Py_ssize_t offset, Py_ssize_t stride, Py_ssize
 cdef int _check_col(const floating[:, :, :] col, Py_ssize_t R, Py_ssize_t N, Py_ssize_t P) except -1:
     """The planes below walk col's rows by pointer, unchecked even in the debug build; a
     wrong shape must raise here instead (callers pass the right one)."""
-    if col.shape[0] != R or col.shape[1] != N or col.shape[2] != P or (P > 0 and col.strides[2] != sizeof(floating)):
+    if col.shape[0] != R or col.shape[1] != N or col.shape[2] != P or (P > 1 and col.strides[2] != sizeof(floating)):
         raise ValueError(f"col must be a ({R}, {N}, {P}) view with a contiguous last axis; "
                          f"got shape {tuple(col.shape)[:3]}")
     return 0

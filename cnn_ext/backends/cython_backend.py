@@ -19,7 +19,7 @@ def _threads():
 
 
 def _check_rows(col):
-    if col.strides[-1] != col.itemsize:  # the kernels walk the last axis by pointer
+    if col.shape[-1] > 1 and col.strides[-1] != col.itemsize:  # walked by pointer
         raise ValueError(f"column buffer: the last axis must be contiguous; strides {col.strides}")
     return col
 
