@@ -140,15 +140,32 @@ class Adam(Optimizer):
         st["step"] += 1
         t = st["step"]
         m, v = st["exp_avg"], st["exp_avg_sq"]
+        # the same operations as out-of-place NumPy, into two reused buffers per parameter
+        # (a fresh multi-MB temporary per operation costs page faults on every step)
+        a, b = self._buffers(i, p.data)
         m *= b1
-        m += (1 - b1) * grad
+        np.multiply(grad, 1 - b1, out=a)
+        m += a
         v *= b2
-        v += (1 - b2) * grad * grad
+        np.multiply(grad, 1 - b2, out=a)
+        a *= grad
+        v += a
         bc1 = 1 - b1 ** t
         bc2 = 1 - b2 ** t
-        denom = np.sqrt(v) / math.sqrt(bc2)
-        denom += eps
-        p.data -= (lr / bc1) * m / denom
+        np.sqrt(v, out=a)
+        a /= math.sqrt(bc2)
+        a += eps
+        np.multiply(m, lr / bc1, out=b)
+        b /= a
+        p.data -= b
+
+    def _buffers(self, i, like):
+        """Two scratch arrays shaped like parameter i (not part of the optimizer's state)."""
+        bufs = self.__dict__.setdefault("_scratch", {})
+        pair = bufs.get(i)
+        if pair is None or pair[0].shape != like.shape or pair[0].dtype != like.dtype:
+            pair = bufs[i] = (np.empty_like(like), np.empty_like(like))
+        return pair
 
 
 class AdamW(Adam):
