@@ -74,8 +74,11 @@ def max_pool2d_forward(x, kernel, stride, padding, out=None, idx_out=None):
     y = _alloc(out, shape, x.dtype)
     idx = _alloc(idx_out, shape, np.int64)
     T = _threads()
-    sv = _scratch.get("pool_v", (T, max(x.shape[3], 1)), x.dtype)
-    si = _scratch.get("pool_i", (T, max(x.shape[3], 1)), np.intc)
+    # one scratch row per thread, each on its own cache lines (rows sharing a line would
+    # bounce it between cores on every write: 4x slower on 14-wide planes)
+    width = (x.shape[3] + 15) // 16 * 16 + 16
+    sv = _scratch.get("pool_v", (T, width), x.dtype)
+    si = _scratch.get("pool_i", (T, width), np.intc)
     _pool_kernels.max_pool_forward(x, y, idx, *kernel, *stride, *padding, sv, si, T)
     return y, idx
 
