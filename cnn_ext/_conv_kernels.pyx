@@ -64,37 +64,76 @@ cdef int _check_col(const floating[:, :, :] col, Py_ssize_t R, Py_ssize_t N, Py_
                          f"got shape {tuple(col.shape)[:3]}")
     return 0
 
+cdef inline void _copy_row(floating* dst, const floating* src, Py_ssize_t count,
+                           Py_ssize_t step) noexcept nogil:
+    """dst[k] = src[k*step] for k < count (a plain copy when step is 1)."""
+    cdef Py_ssize_t k
+    if step == 1:
+        for k in range(count):
+            dst[k] = src[k]
+    else:
+        for k in range(count):
+            dst[k] = src[k * step]
+
+
+cdef inline void _im2col_row_block(floating* crow, const floating* plane, Py_ssize_t offset,
+                                   Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t ow0, Py_ssize_t ow1,
+                                   Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
+    """One column row when stride is 1 and the output is as wide as the input: rows oh0..oh1
+    of the row are one contiguous run of the plane starting at plane[offset + oh0*wo], then
+    the entries that fall on padding (ow < ow0, ow >= ow1 and rows outside oh0..oh1) are
+    zeroed. Only plane[offset + oh0*wo + ow0 : offset + (oh1-1)*wo + ow1] is read."""
+    cdef Py_ssize_t k, oh, ow, lo = oh0 * wo + ow0, hi = (oh1 - 1) * wo + ow1
+    cdef const floating* src = plane + offset
+    for k in range(oh0 * wo):
+        crow[k] = 0
+    for k in range(lo, hi):
+        crow[k] = src[k]
+    for oh in range(oh0, oh1):
+        for ow in range(ow0):
+            crow[oh * wo + ow] = 0
+        for ow in range(ow1, wo):
+            crow[oh * wo + ow] = 0
+    for k in range(oh1 * wo, ho * wo):
+        crow[k] = 0
+
+
 cdef int _im2col_plane(const floating[:, :, :, ::1] x, floating[:, :, :] col, Py_ssize_t n,
                        Py_ssize_t c, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
                        Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
     """The kh*kw column rows of input plane (n, c)."""
     cdef Py_ssize_t H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t P = ho * wo
     cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1
     cdef floating* crow
-    if True:
-        for i in range(kh):
-            oh0 = _first_valid(i * dh - ph, sh)
-            oh1 = _end_valid(i * dh - ph, sh, H, ho)
-            for j in range(kw):
-                r = (c * kh + i) * kw + j
-                ow0 = _first_valid(j * dw - pw, sw)
-                ow1 = _end_valid(j * dw - pw, sw, W, wo)
-                crow = &col[r, n, 0]  # the last axis is contiguous (checked by the caller)
-                for oh in range(ho):
-                    if oh < oh0 or oh >= oh1 or ow0 >= ow1:
-                        for ow in range(wo):
-                            crow[oh * wo + ow] = 0
-                        continue
-                    ih = oh * sh - ph + i * dh
-                    iw0 = j * dw - pw
-                    for ow in range(ow0):
-                        crow[oh * wo + ow] = 0
-                    for ow in range(ow0, ow1):
-                        crow[oh * wo + ow] = x[n, c, ih, ow * sw + iw0]
-                    for ow in range(ow1, wo):
-                        crow[oh * wo + ow] = 0
+    cdef floating* dst
+    cdef const floating* plane = &x[n, c, 0, 0]  # C-contiguous (H, W)
+    for i in range(kh):
+        oh0 = _first_valid(i * dh - ph, sh)
+        oh1 = _end_valid(i * dh - ph, sh, H, ho)
+        for j in range(kw):
+            r = (c * kh + i) * kw + j
+            iw0 = j * dw - pw
+            ow0 = _first_valid(iw0, sw)
+            ow1 = _end_valid(iw0, sw, W, wo)
+            if ow1 < ow0:
+                ow1 = ow0
+            crow = &col[r, n, 0]  # the last axis is contiguous (checked by the caller)
+            if sh == 1 and sw == 1 and wo == W and oh0 < oh1 and ow0 < ow1:
+                _im2col_row_block(crow, plane, (i * dh - ph) * W + iw0, oh0, oh1, ow0, ow1, ho, wo)
+                continue
+            for oh in range(ho):
+                dst = crow + oh * wo
+                if oh < oh0 or oh >= oh1:
+                    for ow in range(wo):
+                        dst[ow] = 0
+                    continue
+                ih = oh * sh - ph + i * dh
+                for ow in range(ow0):
+                    dst[ow] = 0
+                _copy_row(dst + ow0, plane + ih * W + ow0 * sw + iw0, ow1 - ow0, sw)
+                for ow in range(ow1, wo):
+                    dst[ow] = 0
     return 0
 
 
@@ -118,41 +157,68 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, :] col,
             _im2col_plane(x, col, n, c, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo)
 
 
-cdef int _col2im_plane(const floating[:, :, :] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
+cdef inline void _col2im_row_block(floating* crow, floating* plane, Py_ssize_t offset,
+                                   Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t ow0, Py_ssize_t ow1,
+                                   Py_ssize_t wo) noexcept nogil:
+    """The inverse of _im2col_row_block: plane[offset + k] += crow[k] as one contiguous run.
+    The row's entries that fall on padding inside the run are zeroed first (the column
+    buffer is scratch), so they add nothing."""
+    cdef Py_ssize_t k, oh, ow, lo = oh0 * wo + ow0, hi = (oh1 - 1) * wo + ow1
+    cdef floating* dst = plane + offset
+    for oh in range(oh0, oh1):
+        for ow in range(ow0):
+            crow[oh * wo + ow] = 0
+        for ow in range(ow1, wo):
+            crow[oh * wo + ow] = 0
+    for k in range(lo, hi):
+        dst[k] += crow[k]
+
+
+cdef int _col2im_plane(floating[:, :, :] col, floating[:, :, :, ::1] dx, Py_ssize_t n,
                        Py_ssize_t c, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                        Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
                        Py_ssize_t ho, Py_ssize_t wo) except -1 nogil:
     """Overwrite plane dx[n, c] with its kh*kw column rows scattered back."""
     cdef Py_ssize_t H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t P = ho * wo
     cdef Py_ssize_t i, j, r, oh, ow, ih, iw0, oh0, oh1, ow0, ow1
-    cdef const floating* crow
-    if True:
-        for ih in range(H):
-            for ow in range(W):
-                dx[n, c, ih, ow] = 0
-        for i in range(kh):
-            oh0 = _first_valid(i * dh - ph, sh)
-            oh1 = _end_valid(i * dh - ph, sh, H, ho)
-            for j in range(kw):
-                r = (c * kh + i) * kw + j
-                ow0 = _first_valid(j * dw - pw, sw)
-                ow1 = _end_valid(j * dw - pw, sw, W, wo)
-                iw0 = j * dw - pw
-                crow = &col[r, n, 0]  # the last axis is contiguous (checked by the caller)
-                for oh in range(oh0, oh1):
-                    ih = oh * sh - ph + i * dh
+    cdef floating* crow
+    cdef const floating* src
+    cdef floating* dst
+    cdef floating* plane = &dx[n, c, 0, 0]  # C-contiguous (H, W)
+    for ih in range(H * W):
+        plane[ih] = 0
+    for i in range(kh):
+        oh0 = _first_valid(i * dh - ph, sh)
+        oh1 = _end_valid(i * dh - ph, sh, H, ho)
+        for j in range(kw):
+            r = (c * kh + i) * kw + j
+            iw0 = j * dw - pw
+            ow0 = _first_valid(iw0, sw)
+            ow1 = _end_valid(iw0, sw, W, wo)
+            crow = &col[r, n, 0]  # the last axis is contiguous (checked by the caller)
+            if sh == 1 and sw == 1 and wo == W and oh0 < oh1 and ow0 < ow1:
+                _col2im_row_block(crow, plane, (i * dh - ph) * W + iw0, oh0, oh1, ow0, ow1, wo)
+                continue
+            for oh in range(oh0, oh1):
+                ih = oh * sh - ph + i * dh
+                src = crow + oh * wo
+                dst = plane + ih * W + iw0
+                if sw == 1:
                     for ow in range(ow0, ow1):
-                        dx[n, c, ih, ow * sw + iw0] += crow[oh * wo + ow]
+                        dst[ow] += src[ow]
+                else:
+                    for ow in range(ow0, ow1):
+                        dst[ow * sw] += src[ow]
     return 0
 
 
-def col2im(const floating[:, :, :] col, floating[:, :, :, ::1] dx,
+def col2im(floating[:, :, :] col, floating[:, :, :, ::1] dx,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
            Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t ho, Py_ssize_t wo, int n_threads):
     """Overwrite dx (N, C, H, W) with the sum of col (C*kh*kw, N, ho*wo) scattered back.
-    Split by channel and batch block, as im2col."""
+    Split by channel and batch block, as im2col. col is scratch: its entries that fall on
+    padding may be zeroed."""
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], NB = n_threads if n_threads > 0 else 1
     cdef Py_ssize_t t, c, b, n
     _check_col(col, C * kh * kw, N, ho * wo)

@@ -1,7 +1,12 @@
 """Thread control and a description of the running configuration."""
 import numbers
 
+import os
+
 from . import _backend, _config
+
+# as at import, right after cnn_ext/__init__ chose it
+_openblas_timeout_env = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
 
 
 def set_num_threads(n):
@@ -23,6 +28,7 @@ def get_num_threads():
 def backend_info():
     """A dict: backend, compiled, openmp, num_threads, blas (threadpoolctl's view), ..."""
     import numpy as np
+    import cnn_ext as _pkg
 
     compiled = _backend.compiled_available()
     openmp = False
@@ -44,4 +50,8 @@ def backend_info():
         "num_threads": _config.num_threads,
         "numpy": np.__version__,
         "blas": blas,
+        # OPENBLAS_THREAD_TIMEOUT when cnn_ext was imported, and whether NumPy (which loads
+        # OpenBLAS, which reads it once) was imported before: then cnn_ext could not set it
+        "openblas_thread_timeout": _openblas_timeout_env,
+        "numpy_imported_before_cnn_ext": _pkg._numpy_imported_first,
     }

@@ -6,6 +6,7 @@ NumPy/compiled time ratio.
 
     python python/compare_backends.py [--batch 64] [--repeats 15] [--threads N]
 """
+import cnn_ext  # first: it chooses OpenBLAS settings that apply only if NumPy is not loaded yet
 import argparse
 import json
 import statistics

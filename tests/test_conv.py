@@ -179,20 +179,27 @@ def test_nan_inf_propagate(backend):
     assert np.isfinite(y[0, 0, 1, 1])
 
 
-@pytest.mark.parametrize("small_taps", [0, 10 ** 6], ids=["batch-layout", "per-sample-layout"])
+@pytest.mark.parametrize("small_taps,chunk", [(0, 10 ** 6), (0, 1), (0, 50), (10 ** 6, 10 ** 6)],
+                         ids=["batch-layout", "batch-layout-sample-chunks",
+                              "batch-layout-ragged-chunks", "per-sample-layout"])
 @pytest.mark.parametrize("name", BACKENDS)
 @pytest.mark.parametrize("shape,wshape,stride,padding,dilation,bias", [
     ((3, 1, 9, 8), (5, 1, 3, 3), (1, 1), (1, 1), (1, 1), True),
     ((2, 2, 11, 7), (4, 2, 3, 2), (2, 1), (0, 2), (1, 2), False),
     ((4, 3, 6, 6), (2, 3, 1, 1), (1, 1), (0, 0), (1, 1), True),
+    ((3, 2, 7, 9), (3, 2, 3, 3), (1, 1), (2, 2), (2, 2), True),   # stride 1, output as wide as the input
+    ((3, 2, 2, 5), (2, 2, 5, 3), (1, 1), (2, 1), (1, 1), False),  # kernel rows wholly on padding
+    ((2, 3, 5, 4), (2, 3, 3, 3), (1, 1), (2, 2), (1, 1), True),   # stride 1, output wider than the input
 ])
-def test_both_column_layouts_with_fused_relu(monkeypatch, name, small_taps, shape, wshape,
+def test_both_column_layouts_with_fused_relu(monkeypatch, name, small_taps, chunk, shape, wshape,
                                              stride, padding, dilation, bias):
     """The batch and per-sample column layouts each give the oracle's forward (with a fused
-    ReLU) and backward (through the ReLU's mask), reusing the forward's columns or not."""
+    ReLU) and backward (through the ReLU's mask), reusing the forward's columns or not; the
+    batch layout also in chunks of one sample and in chunks that do not divide the batch."""
     from cnn_ext.backends import _gemm_conv
     from cnn_ext._workspace import Workspace
     monkeypatch.setattr(_gemm_conv, "SMALL_TAPS", small_taps)
+    monkeypatch.setattr(_gemm_conv, "CHUNK_COLUMNS", chunk)
     use_backend(name)
     be = cnn_ext._backend.active()
     r = np.random.default_rng(7)

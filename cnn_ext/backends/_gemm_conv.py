@@ -18,6 +18,16 @@ import numpy as np
 from .._workspace import default_workspace
 
 SMALL_TAPS = 32
+# Batch layout: samples are processed in chunks of about this many columns (N*P), so a
+# chunk's column matrix (R, n*P) stays in cache between im2col, the GEMMs and col2im, and
+# no full-batch column matrix is kept (the backward pass rebuilds a chunk's columns).
+CHUNK_COLUMNS = 8192
+
+
+def _chunks(N, P):
+    """(start, stop) sample ranges of about CHUNK_COLUMNS output columns each."""
+    step = max(1, min(N, -(-CHUNK_COLUMNS // P)))
+    return [(s, min(N, s + step)) for s in range(0, N, step)]
 
 
 def out_size(size, k, s, p, d):
@@ -89,11 +99,15 @@ class GemmConv:
         y = np.empty((N, K, ho, wo), dtype=x.dtype) if out is None else out
         if w[0].size <= SMALL_TAPS:
             return self._forward_small(x, w, b, args, relu, ws, y)
-        col = ws.get("col", (w[0].size, N * P), x.dtype)
-        self.p.im2col(x, col.reshape(-1, N, P), *args)
-        rows = ws.get("rows", (K, N * P), x.dtype)
-        np.matmul(w.reshape(K, -1), col, out=rows)
-        self.p.rows_to_nchw(rows, b, y.reshape(N, K, P), relu)
+        R = w[0].size
+        wm = w.reshape(K, R)
+        for s, e in _chunks(N, P):
+            n = e - s
+            col = ws.get("col", (R, n * P), x.dtype)
+            self.p.im2col(x[s:e], col.reshape(R, n, P), *args)
+            rows = ws.get("rows", (K, n * P), x.dtype)
+            np.matmul(wm, col, out=rows)
+            self.p.rows_to_nchw(rows, b, y[s:e].reshape(n, K, P), relu)
         return y
 
     def backward(self, x, x_shape, w, dy, stride, padding, dilation,
@@ -115,18 +129,28 @@ class GemmConv:
                 g = masked
             return self._backward_small(x, x_shape, w, g, args, need_dx, need_dw, ws,
                                         reuse_col, dx_out)
-        drows = ws.get("rows", (K, N * P), dy.dtype)
-        self.p.nchw_to_rows(dy.reshape(N, K, P), drows, relu_out)
-        dx = dw = None
-        db = drows.sum(axis=1)
-        if need_dw:
-            col = ws.get("col", (w[0].size, N * P), dy.dtype)
-            if not reuse_col:
-                self.p.im2col(x, col.reshape(-1, N, P), *args)
-            dw = np.matmul(drows, col.T).reshape(w.shape)
+        R = w[0].size
+        wm = w.reshape(K, R)
+        g = dy.reshape(N, K, P)
+        mask = None if relu_out is None else relu_out.reshape(N, K, P)
+        dw = np.zeros((K, R), dtype=dy.dtype) if need_dw else None
+        db = np.zeros(K, dtype=np.float64)
+        dx = None
         if need_dx:
-            dcol = ws.get("col", (w[0].size, N * P), dy.dtype)  # im2col(x) is no longer needed
-            np.matmul(w.reshape(K, -1).T, drows, out=dcol)
             dx = np.empty(x_shape, dtype=dy.dtype) if dx_out is None else dx_out
-            self.p.col2im(dcol.reshape(-1, N, P), dx, *args)
-        return dx, dw, db
+        for s, e in _chunks(N, P):
+            n = e - s
+            drows = ws.get("rows", (K, n * P), dy.dtype)
+            self.p.nchw_to_rows(g[s:e], drows, None if mask is None else mask[s:e])
+            db += drows.sum(axis=1)
+            if need_dw:
+                col = ws.get("col", (R, n * P), dy.dtype)
+                self.p.im2col(x[s:e], col.reshape(R, n, P), *args)
+                part = ws.get("dw_part", (R, K), dy.dtype)
+                np.matmul(col, drows.T, out=part)  # dW.T: measured faster than drows @ col.T
+                dw += part.T
+            if need_dx:
+                dcol = ws.get("col", (R, n * P), dy.dtype)  # the chunk's columns are done with
+                np.matmul(wm.T, drows, out=dcol)
+                self.p.col2im(dcol.reshape(R, n, P), dx[s:e], *args)
+        return dx, None if dw is None else dw.reshape(w.shape), db.astype(dy.dtype)
