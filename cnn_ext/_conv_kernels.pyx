@@ -251,20 +251,39 @@ def rows_to_nchw(const floating[:, ::1] rows, const floating[::1] bias, floating
 
 
 def nchw_to_rows(const floating[:, :, ::1] src, floating[:, ::1] rows,
-                 const floating[:, :, ::1] relu_out, bint relu, int n_threads):
+                 const floating[:, :, ::1] relu_out, bint relu, double[:, ::1] sums, int n_threads):
     """rows[k, n*P + p] = src[n, k, p]; src: (N, K, P), rows: (K, N*P).
 
     relu: zero where relu_out (N, K, P) <= 0 (the gradient behind a fused ReLU).
+    sums (N, K): sums[n, k] = sum over p of the row just written (the bias gradient's terms).
     """
     cdef Py_ssize_t N = src.shape[0], K = src.shape[1], P = src.shape[2]
     cdef Py_ssize_t n, k, p
+    cdef floating* dst
+    cdef floating s0, s1, s2, s3
     for n in prange(N, nogil=True, schedule="static", num_threads=n_threads):
         for k in range(K):
+            dst = &rows[k, n * P]
             if relu:
-                _relu_mask(&src[n, k, 0], &relu_out[n, k, 0], &rows[k, n * P], P)
+                _relu_mask(&src[n, k, 0], &relu_out[n, k, 0], dst, P)
             else:
                 for p in range(P):
-                    rows[k, n * P + p] = src[n, k, p]
+                    dst[p] = src[n, k, p]
+            s0 = 0
+            s1 = 0
+            s2 = 0
+            s3 = 0
+            p = 0
+            while p + 4 <= P:
+                s0 = s0 + dst[p]
+                s1 = s1 + dst[p + 1]
+                s2 = s2 + dst[p + 2]
+                s3 = s3 + dst[p + 3]
+                p = p + 4
+            while p < P:
+                s0 = s0 + dst[p]
+                p = p + 1
+            sums[n, k] = <double>((s0 + s1) + (s2 + s3))
 
 
 def relu_mask(const floating[:, :, ::1] src, const floating[:, :, ::1] relu_out,

@@ -6,7 +6,7 @@ Max pooling treats padding as -inf and propagates NaN, as PyTorch does (a NaN wi
 any number; among NaNs the last in scan order, the first among equal maxima); indices are
 flat positions h*W + w inside each input plane (int64), as PyTorch's.
 """
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport prange
 from cython cimport floating
 from libc.stdint cimport int64_t
 
@@ -46,55 +46,61 @@ cdef int _max_plane(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
     return 0
 
 
-cdef void _max2x2_plane(const floating* src, floating* dst, int64_t* di, floating* tv, int* ti,
+cdef extern from *:
+    """
+    /* One output row of 2x2 stride-2 max pooling from input rows r0, r1: the four
+       candidates in scan order, each taken when larger or NaN (so the first of equal maxima,
+       NaN over numbers, the last of several NaNs), as the general scan does. Written in C so
+       that the selects compile to vector compares and blends, not branches. */
+    #define CNN_EXT_MAX2X2_ROW(NAME, T)                                                   \
+    static inline void NAME(const T* __restrict r0, const T* __restrict r1,               \
+                            T* __restrict dst, int64_t* __restrict di, Py_ssize_t wo,     \
+                            int64_t base, int W) {                                        \
+        for (Py_ssize_t j = 0; j < wo; j++) {                                             \
+            T m = r0[2 * j], v; int k = 0, t;                                             \
+            v = r0[2 * j + 1]; t = (v > m) | (v != v); m = t ? v : m; k = t ? 1 : k;     \
+            v = r1[2 * j];     t = (v > m) | (v != v); m = t ? v : m; k = t ? W : k;     \
+            v = r1[2 * j + 1]; t = (v > m) | (v != v); m = t ? v : m; k = t ? W + 1 : k; \
+            dst[j] = m;                                                                   \
+            di[j] = base + 2 * j + k;                                                     \
+        }                                                                                 \
+    }
+    CNN_EXT_MAX2X2_ROW(cnn_ext_max2x2_row_f, float)
+    CNN_EXT_MAX2X2_ROW(cnn_ext_max2x2_row_d, double)
+    """
+    void cnn_ext_max2x2_row_f(const float* r0, const float* r1, float* dst, int64_t* di,
+                              Py_ssize_t wo, int64_t base, int W) noexcept nogil
+    void cnn_ext_max2x2_row_d(const double* r0, const double* r1, double* dst, int64_t* di,
+                              Py_ssize_t wo, int64_t base, int W) noexcept nogil
+
+
+cdef void _max2x2_plane(const floating* src, floating* dst, int64_t* di,
                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t ho, Py_ssize_t wo) noexcept nogil:
     """Fast path on one plane: 2x2 window, stride 2, no padding. src (H, W), dst and
-    di (ho, wo), all contiguous; tv, ti: scratch rows of W.
-
-    Two passes per output row: an elementwise (vectorizable) max over the two input rows,
-    then over column pairs. Same result and index as the scan in _max_plane: the first of
-    equal maxima, NaN over numbers, the last of several NaNs.
-    """
-    cdef Py_ssize_t oh, ow, w, n2 = 2 * wo
-    cdef const floating* r0
-    cdef const floating* r1
-    cdef floating a, c
-    cdef int t, pa, pb
+    di (ho, wo), all contiguous. Same result and index as the scan in _max_plane."""
+    cdef Py_ssize_t oh
     for oh in range(ho):
-        r0 = src + 2 * oh * W
-        r1 = r0 + W
-        for w in range(n2):
-            a = r0[w]
-            c = r1[w]
-            t = (c > a) | (c != c)
-            tv[w] = c if t else a
-            ti[w] = <int>W if t else 0
-        for ow in range(wo):
-            a = tv[2 * ow]
-            c = tv[2 * ow + 1]
-            pa = ti[2 * ow]
-            pb = ti[2 * ow + 1] + 1
-            t = (c > a) | ((c != c) & ((a == a) | (pb > pa))) | ((c == a) & (pb < pa))
-            dst[oh * wo + ow] = c if t else a
-            di[oh * wo + ow] = 2 * oh * W + 2 * ow + (pb if t else pa)
+        if floating is float:
+            cnn_ext_max2x2_row_f(src + 2 * oh * W, src + (2 * oh + 1) * W, dst + oh * wo,
+                                 di + oh * wo, wo, 2 * oh * W, <int>W)
+        else:
+            cnn_ext_max2x2_row_d(src + 2 * oh * W, src + (2 * oh + 1) * W, dst + oh * wo,
+                                 di + oh * wo, wo, 2 * oh * W, <int>W)
 
 
 def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                      int64_t[:, :, :, ::1] idx, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                     floating[:, ::1] scratch_v, int[:, ::1] scratch_i, int n_threads):
+                     int n_threads):
     """Fill y and idx (N, C, ho, wo) with window maxima of x (N, C, H, W) and their positions.
-
-    scratch_v, scratch_i: (n_threads, W) work rows for the 2x2 stride-2 fast path.
     """
-    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], nc, tid
+    cdef Py_ssize_t C = x.shape[1], planes = x.shape[0] * x.shape[1], nc
     cdef bint fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
     for nc in prange(planes, nogil=True, schedule="static", num_threads=n_threads):
         if fast:
-            tid = threadid()
             _max2x2_plane(&x[nc // C, nc % C, 0, 0], &y[nc // C, nc % C, 0, 0],
-                          &idx[nc // C, nc % C, 0, 0], &scratch_v[tid, 0], &scratch_i[tid, 0],
-                          x.shape[2], x.shape[3], y.shape[2], y.shape[3])
+                          &idx[nc // C, nc % C, 0, 0], x.shape[2], x.shape[3], y.shape[2],
+                          y.shape[3])
         else:
             _max_plane(x, y, idx, nc // C, nc % C, kh, kw, sh, sw, ph, pw)
 

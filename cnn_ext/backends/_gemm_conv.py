@@ -141,8 +141,9 @@ class GemmConv:
         for s, e in _chunks(N, P):
             n = e - s
             drows = ws.get("rows", (K, n * P), dy.dtype)
-            self.p.nchw_to_rows(g[s:e], drows, None if mask is None else mask[s:e])
-            db += drows.sum(axis=1)
+            sums = ws.get("db_part", (n, K), np.float64)
+            self.p.nchw_to_rows(g[s:e], drows, None if mask is None else mask[s:e], sums)
+            db += sums.sum(axis=0)
             if need_dw:
                 col = ws.get("col", (R, n * P), dy.dtype)
                 self.p.im2col(x[s:e], col.reshape(R, n, P), *args)

@@ -45,10 +45,10 @@ class _Prims:
         _conv_kernels.relu_mask(src, relu_out, out, _threads())
 
     @staticmethod
-    def nchw_to_rows(src, rows, relu_out=None):
+    def nchw_to_rows(src, rows, relu_out, sums):
         relu = relu_out is not None
         _conv_kernels.nchw_to_rows(src, rows, relu_out.reshape(src.shape) if relu else src, relu,
-                                   _threads())
+                                   sums, _threads())
 
 
 _conv = GemmConv(_Prims)
@@ -73,13 +73,7 @@ def max_pool2d_forward(x, kernel, stride, padding, out=None, idx_out=None):
     shape = _pool_out(x.shape, kernel, stride, padding)
     y = _alloc(out, shape, x.dtype)
     idx = _alloc(idx_out, shape, np.int64)
-    T = _threads()
-    # one scratch row per thread, each on its own cache lines (rows sharing a line would
-    # bounce it between cores on every write: 4x slower on 14-wide planes)
-    width = (x.shape[3] + 15) // 16 * 16 + 16
-    sv = _scratch.get("pool_v", (T, width), x.dtype)
-    si = _scratch.get("pool_i", (T, width), np.intc)
-    _pool_kernels.max_pool_forward(x, y, idx, *kernel, *stride, *padding, sv, si, T)
+    _pool_kernels.max_pool_forward(x, y, idx, *kernel, *stride, *padding, _threads())
     return y, idx
 
 

@@ -71,11 +71,12 @@ class _Prims:
         np.copyto(out, src, where=relu_out > 0)
 
     @staticmethod
-    def nchw_to_rows(src, rows, relu_out=None):
+    def nchw_to_rows(src, rows, relu_out, sums):
         N, K, P = src.shape
         if relu_out is not None:
             src = np.where(relu_out.reshape(src.shape) > 0, src, 0)
         rows.reshape(K, N, P)[...] = src.transpose(1, 0, 2)
+        src.sum(axis=2, out=sums, dtype=np.float64)
 
 
 _conv = GemmConv(_Prims)
