@@ -7,7 +7,7 @@ from per-thread workspaces.
 import numpy as np
 
 from .. import _config
-from .. import _conv_kernels, _norm_kernels, _pool_kernels  # ImportError when not compiled
+from .. import _conv_kernels, _norm_kernels, _optim_kernels, _pool_kernels  # ImportError when not compiled
 from .._workspace import default_workspace as _scratch
 from ._gemm_conv import GemmConv
 
@@ -131,3 +131,11 @@ def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None, relu_out=Non
     _norm_kernels.batch_norm_train_backward(x, dy, gamma, mean, invstd, dx, dgamma, dbeta,
                                             relu_out if relu else x, relu, partial, T)
     return dx, dgamma, dbeta
+
+
+def adam_update(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
+    """One Adam/AdamW step in place on flat contiguous arrays p, grad, m, v (n,) of one dtype."""
+    # waking the second thread costs more than it saves below ~64k elements
+    threads = _threads() if p.shape[0] >= 65536 else 1
+    _optim_kernels.adam_update(p, grad, m, v, float(lr), float(beta1), float(beta2), float(eps),
+                               float(weight_decay), bool(decoupled), int(step), threads)

@@ -186,3 +186,7 @@ def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None, relu_out=Non
     k = (gamma * invstd / M).astype(x.dtype)[None, :, None]
     dx = k * (M * dy - dbeta.astype(x.dtype)[None, :, None] - xhat * dgamma.astype(x.dtype)[None, :, None])
     return _into(out, dx), dgamma, dbeta
+
+
+# the optimizers' NumPy update is theirs (cnn_ext.optim); no fused kernel here
+adam_update = None

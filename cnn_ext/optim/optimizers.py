@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .. import _backend
 from .._validation import check_finite_number
 
 
@@ -129,10 +130,6 @@ class Adam(Optimizer):
     def _update(self, i, g, p, st):
         lr, (b1, b2), eps, wd = g["lr"], g["betas"], g["eps"], g["weight_decay"]
         grad = p.grad
-        if wd and self.decoupled:
-            p.data *= p.data.dtype.type(1 - lr * wd)
-        elif wd:
-            grad = grad + wd * p.data
         if "exp_avg" not in st:
             st["exp_avg"] = np.zeros_like(p.data)
             st["exp_avg_sq"] = np.zeros_like(p.data)
@@ -140,6 +137,17 @@ class Adam(Optimizer):
         st["step"] += 1
         t = st["step"]
         m, v = st["exp_avg"], st["exp_avg_sq"]
+        fused = _backend.active().adam_update
+        if fused is not None and grad.dtype == p.data.dtype and p.data.flags.c_contiguous \
+                and m.flags.c_contiguous and v.flags.c_contiguous:
+            # one compiled pass: the arithmetic below, rounded in the same order
+            fused(p.data.reshape(-1), np.ascontiguousarray(grad).reshape(-1), m.reshape(-1),
+                  v.reshape(-1), lr, b1, b2, eps, wd if wd else 0.0, self.decoupled, t)
+            return
+        if wd and self.decoupled:
+            p.data *= p.data.dtype.type(1 - lr * wd)
+        elif wd:
+            grad = grad + wd * p.data
         # the same operations as out-of-place NumPy, into two reused buffers per parameter
         # (a fresh multi-MB temporary per operation costs page faults on every step)
         a, b = self._buffers(i, p.data)
