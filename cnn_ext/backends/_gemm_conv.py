@@ -20,7 +20,8 @@ from .._workspace import default_workspace
 SMALL_TAPS = 32
 # Batch layout: samples are processed in chunks of about this many columns (N*P), so a
 # chunk's column matrix (R, n*P) stays in cache between im2col, the GEMMs and col2im, and
-# no full-batch column matrix is kept (the backward pass rebuilds a chunk's columns).
+# no full-batch column matrix is kept (the backward pass rebuilds a chunk's columns, except
+# for the forward's last chunk, whose columns are still in the buffer).
 CHUNK_COLUMNS = 8192
 
 
@@ -114,8 +115,8 @@ class GemmConv:
                  need_dx=True, need_dw=True, ws=None, reuse_col=False, dx_out=None, relu_out=None):
         """(dx, dw, db) for y = conv(x, w) + b given dy = dL/dy; entries not asked for are None.
 
-        reuse_col: ws still holds the columns of x from the forward call. dx is written to
-        dx_out when given. The column gradient reuses the column buffer once dw is done.
+        reuse_col: ws still holds the columns of x from the forward call (in the batch layout:
+        of its last chunk, which is done first here). dx is written to dx_out when given. The column gradient reuses the column buffer once dw is done.
         relu_out: the forward fused a ReLU with this output; dy counts only where it is > 0.
         """
         ws = ws or default_workspace
@@ -138,7 +139,8 @@ class GemmConv:
         dx = None
         if need_dx:
             dx = np.empty(x_shape, dtype=dy.dtype) if dx_out is None else dx_out
-        for s, e in _chunks(N, P):
+        # last chunk first: its columns are still in ws when the forward call left them there
+        for i, (s, e) in enumerate(reversed(_chunks(N, P))):
             n = e - s
             drows = ws.get("rows", (K, n * P), dy.dtype)
             sums = ws.get("db_part", (n, K), np.float64)
@@ -146,7 +148,8 @@ class GemmConv:
             db += sums.sum(axis=0)
             if need_dw:
                 col = ws.get("col", (R, n * P), dy.dtype)
-                self.p.im2col(x[s:e], col.reshape(R, n, P), *args)
+                if not (reuse_col and i == 0):
+                    self.p.im2col(x[s:e], col.reshape(R, n, P), *args)
                 part = ws.get("dw_part", (R, K), dy.dtype)
                 np.matmul(col, drows.T, out=part)  # dW.T: measured faster than drows @ col.T
                 dw += part.T
