@@ -28,20 +28,24 @@ torch = None  # imported by main() when installed: the package itself never need
 
 
 def _import_torch():
-    """Import torch with its own OpenMP settings: cnn_ext sets OMP_WAIT_POLICY=PASSIVE for
-    its OpenMP runtime when the user has not chosen one; torch's bundled runtime reads the
-    environment when it loads, and should see what it would see without cnn_ext."""
+    """Import torch with its own OpenMP settings: cnn_ext sets OMP_WAIT_POLICY=PASSIVE and
+    GOMP_SPINCOUNT for its OpenMP runtime when the user has not chosen them; torch's bundled
+    runtime reads the environment when it loads, and should see what it would see without
+    cnn_ext."""
     global torch
-    ours = os.environ.get("OMP_WAIT_POLICY")
+    ours = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     if cnn_ext._omp_wait_policy_set_by_us:
         os.environ.pop("OMP_WAIT_POLICY", None)
+    if cnn_ext._gomp_spincount_set_by_us:
+        os.environ.pop("GOMP_SPINCOUNT", None)
     try:
         import torch as _t
     except ImportError:  # PyTorch columns are left out
         return None
     finally:
-        if ours is not None:
-            os.environ["OMP_WAIT_POLICY"] = ours
+        for k, v in ours.items():
+            if v is not None:
+                os.environ[k] = v
     torch = _t
     return _t
 
@@ -420,7 +424,8 @@ def main(argv=None):
     if not info["compiled"]:
         raise SystemExit(f"the compiled backend is not available: {info['compiled_error']}")
     parts = set(args.parts.split(","))
-    env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")}
+    env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT",
+                                          "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     print("backend_info:", json.dumps(info))
     print("environment:", json.dumps(env), "| torch:", torch.__version__ if torch is not None else "not installed")
     result = {"backend_info": info, "env": env, "threads": args.threads,
