@@ -57,3 +57,23 @@ def test_compiled_backend_present_when_required():
     if os.environ.get("CNN_EXT_REQUIRE_EXT") != "1":
         pytest.skip("CNN_EXT_REQUIRE_EXT is not set: a NumPy-only install is allowed")
     assert cnn_ext.backend_info()["compiled"]
+
+
+_SHOW_ENV = ("import json, os, cnn_ext; i = cnn_ext.backend_info(); print(json.dumps([os.environ.get(k) "
+             "for k in ('OMP_WAIT_POLICY', 'GOMP_SPINCOUNT', 'OPENBLAS_THREAD_TIMEOUT')] + "
+             "[i['openblas_thread_timeout'], i['numpy_imported_before_cnn_ext']]))")
+
+
+@pytest.mark.parametrize("first,user,expect", [
+    ("", {}, ["PASSIVE", "1000", "14", "14", False]),
+    ("import numpy; ", {}, ["PASSIVE", "1000", None, None, True]),  # too late for OpenBLAS
+    ("", {"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "20"},
+     ["ACTIVE", None, "20", "20", False]),  # the user's choices are kept
+    ("", {"GOMP_SPINCOUNT": "5"}, ["PASSIVE", "5", "14", "14", False]),
+], ids=["fresh", "numpy-first", "user-policy", "user-spincount"])
+def test_threading_environment_chosen_at_import(first, user, expect):
+    import json
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")}
+    out = run_python(["-c", first + _SHOW_ENV], env={**env, **user}, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == expect
