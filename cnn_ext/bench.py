@@ -204,7 +204,7 @@ def run_ops(args, sgemm):
                 f"{'comp GF/s':>10}{'% SGEMM':>8}"
             print(head)
             for op, flops, fns in op_cases(model, batch, rng):
-                ts = median_times([fns[i] for i in impls if i in fns], args.repeats)
+                ts = median_times([fns[i] for i in impls if i in fns], args.repeats, block=args.block)
                 t = dict(zip([i for i in impls if i in fns], ts))
                 gf = flops / t["compiled"] / 1e9 if flops else None
                 line = f"{op:<34}" + "".join(f"{t[i] * 1e3:>13.3f}" if i in t else f"{'-':>13}" for i in impls)
@@ -257,7 +257,7 @@ def run_conv2_target(args, sgemm):
     c = np.empty_like(a)
     fns["sgemm 2048"] = lambda: np.matmul(a, a, out=c)
     names = list(fns)
-    ts = dict(zip(names, median_times([fns[n] for n in names], args.repeats)))
+    ts = dict(zip(names, median_times([fns[n] for n in names], args.repeats, block=args.block)))
     sgemm_here = 2.0 * 2048 ** 3 / ts.pop("sgemm 2048") / 1e9
     names.remove("sgemm 2048")
     flops = 3 * 2.0 * 128 * 64 * 196 * 32 * 9
@@ -404,6 +404,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", type=lambda s: [int(v) for v in s.split(",")], default=[64, 256])
     ap.add_argument("--repeats", type=int, default=15, help="repeats per op")
+    ap.add_argument("--block", type=int, default=3,
+                    help="consecutive calls per interleaved block, per op and for conv2")
     ap.add_argument("--step-repeats", type=int, default=9, help="interleaved blocks per training step")
     ap.add_argument("--step-block", type=int, default=5, help="consecutive steps per block")
     ap.add_argument("--parts", default="sgemm,ops,conv2,step,rss",
