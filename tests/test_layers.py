@@ -207,3 +207,28 @@ def test_init_functions():
     b = nn.Conv2d(3, 4, 3, rng=5).weight.data
     np.testing.assert_array_equal(a, b)
     assert np.abs(a).max() <= 1 / np.sqrt(27)
+
+
+@both_backends
+def test_relu_and_tanh_backward_in_a_sequential_reuse_buffers_correctly(backend):
+    """Inside a Sequential, ReLU and Tanh write into reused buffers; two steps on different
+    inputs give each step's own gradients, and ReLU's gradient is 0 wherever its output is
+    0, even where the incoming gradient is NaN (as torch's threshold_backward)."""
+    r = np.random.default_rng(8)
+    for act in (nn.ReLU, nn.Tanh):
+        model = nn.Sequential(nn.Linear(6, 5), act(), nn.Linear(5, 4))
+        for _ in range(2):
+            x = r.standard_normal((3, 6)).astype(np.float32)
+            h = x @ model[0].weight.data.T + model[0].bias.data
+            a = np.maximum(h, 0) if act is nn.ReLU else np.tanh(h)
+            np.testing.assert_allclose(model(x), a @ model[2].weight.data.T + model[2].bias.data,
+                                       rtol=1e-5, atol=1e-6)
+            g = r.standard_normal((3, 4)).astype(np.float32)
+            dx = model.backward(g)
+            da = g @ model[2].weight.data
+            dh = np.where(h > 0, da, 0) if act is nn.ReLU else da * (1 - a * a)
+            np.testing.assert_allclose(dx, dh @ model[0].weight.data, rtol=1e-4, atol=1e-5)
+    relu = nn.ReLU()
+    relu(np.array([[-1.0, 2.0, 0.0]], np.float32))
+    out = relu.backward(np.array([[np.nan, 3.0, np.inf]], np.float32))
+    np.testing.assert_array_equal(out, [[0.0, 3.0, 0.0]])

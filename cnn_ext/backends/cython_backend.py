@@ -139,3 +139,12 @@ def adam_update(p, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, s
     threads = _threads() if p.shape[0] >= 65536 else 1
     _optim_kernels.adam_update(p, grad, m, v, float(lr), float(beta1), float(beta2), float(eps),
                                float(weight_decay), bool(decoupled), int(step), threads)
+
+
+def relu_backward(grad, y, out=None):
+    """grad where y > 0, else 0 (also where grad is NaN): ReLU's input gradient, y its output.
+    grad, y: C-contiguous arrays of one float dtype and shape (N, ...)."""
+    out = _alloc(out, y.shape, y.dtype)
+    shape = (y.shape[0], 1, -1) if y.ndim > 1 else (1, 1, -1)
+    _conv_kernels.relu_mask(grad.reshape(shape), y.reshape(shape), out.reshape(shape), _threads())
+    return out

@@ -190,3 +190,10 @@ def batch_norm_train_backward(x, dy, gamma, mean, invstd, out=None, relu_out=Non
 
 # the optimizers' NumPy update is theirs (cnn_ext.optim); no fused kernel here
 adam_update = None
+
+
+def relu_backward(grad, y, out=None):
+    """grad where y > 0, else 0 (also where grad is NaN): ReLU's input gradient, y its output."""
+    out = np.empty_like(y) if out is None else out
+    _Prims.relu_mask(grad, y, out)
+    return out

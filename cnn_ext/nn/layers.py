@@ -320,14 +320,21 @@ class _Activation(Module):
 class ReLU(_Activation):
     def forward(self, x):
         x = np.asarray(x)
-        y = np.maximum(x, 0)
+        y = np.maximum(x, 0, out=self._buffer("y", x.shape, x.dtype, self._reuse_out))
         if self.training:
             self._y = y
         return y
 
     def backward(self, grad_out, input_grad=True):
         self._need_forward("_y")
-        return grad_out * (self._y > 0)
+        y = self._y
+        g = np.asarray(grad_out)
+        if g.shape == y.shape and g.dtype == y.dtype and y.dtype.kind == "f" and y.ndim >= 1 \
+                and y.size and y.flags.c_contiguous:
+            g = np.ascontiguousarray(g)
+            out = self._buffer("dx", y.shape, y.dtype, self._reuse_grad)
+            return _backend.active().relu_backward(g, y, out)
+        return np.where(y > 0, g, 0).astype(np.result_type(g, y), copy=False)
 
 
 class LeakyReLU(_Activation):
@@ -373,14 +380,22 @@ class Sigmoid(_Activation):
 
 class Tanh(_Activation):
     def forward(self, x):
-        y = np.tanh(np.asarray(x))
+        x = np.asarray(x)
+        out = self._buffer("y", x.shape, x.dtype, self._reuse_out and x.dtype.kind == "f")
+        y = np.tanh(x, out=out)
         if self.training:
             self._y = y
         return y
 
     def backward(self, grad_out, input_grad=True):
         self._need_forward("_y")
-        return grad_out * (1 - self._y * self._y)
+        y = self._y
+        g = np.asarray(grad_out)
+        if g.shape != y.shape or g.dtype != y.dtype:
+            return g * (1 - y * y)
+        d = np.multiply(y, y, out=self._buffer("dx", y.shape, y.dtype, self._reuse_grad))
+        np.subtract(1, d, out=d)
+        return np.multiply(g, d, out=d)
 
 
 class Dropout(Module):
