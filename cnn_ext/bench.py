@@ -24,6 +24,7 @@ import cnn_ext
 from cnn_ext import nn, optim
 from cnn_ext.backends import cython_backend, numpy_backend
 
+WARMUP_STEPS = 10  # untimed steps at the start of a fresh-process run (rss part)
 torch = None  # imported by main() when installed: the package itself never needs it
 
 
@@ -343,7 +344,9 @@ def run_steps(args):
 # ----------------------------------------------------------------------------- RSS ---
 
 def rss_child(impl, steps, threads):
-    """Train fashion_cnn (batch 128) for `steps` steps on real-size data; print peak RSS MiB."""
+    """Train fashion_cnn (batch 128) for `steps` steps on real-size data, alone in this
+    process; print one JSON line: peak RSS MiB and images/s over the steps after the first
+    WARMUP_STEPS."""
     if threads:
         cnn_ext.set_num_threads(threads)
     rng = np.random.default_rng(0)
@@ -353,8 +356,8 @@ def rss_child(impl, steps, threads):
         torch.set_num_threads(threads or 2)
         tm = torch_model("fashion_cnn")
         opt = torch.optim.Adam(tm.parameters(), 1e-3)
-        for i in range(steps):
-            s = slice((i % 8) * 128, (i % 8 + 1) * 128)
+
+        def step(s):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(tm(torch.from_numpy(x[s])), torch.from_numpy(y[s])).backward()
             opt.step()
@@ -363,13 +366,20 @@ def rss_child(impl, steps, threads):
         m = cnn_ext.fashion_cnn()
         opt = optim.Adam(m.parameters(), 1e-3)
         crit = nn.CrossEntropyLoss()
-        for i in range(steps):
-            s = slice((i % 8) * 128, (i % 8 + 1) * 128)
+
+        def step(s):
             crit(m(x[s]), y[s])
             m.zero_grad()
             m.backward(crit.backward(), input_grad=False)
             opt.step()
-    print(peak_rss_mib())
+    t0 = None
+    for i in range(steps):
+        if i == min(WARMUP_STEPS, steps - 1):
+            t0 = time.perf_counter()
+        step(slice((i % 8) * 128, (i % 8 + 1) * 128))
+    timed = steps - min(WARMUP_STEPS, steps - 1)
+    print(json.dumps({"peak_rss_mib": peak_rss_mib(),
+                      "images_per_s": 128 * timed / (time.perf_counter() - t0)}))
 
 
 def peak_rss_mib():
@@ -386,16 +396,34 @@ def peak_rss_mib():
 
 
 def run_rss(args):
-    print("\npeak RSS (MiB) of a process training fashion_cnn, batch 128, "
-          f"{args.rss_steps} steps (the framework's import included)")
+    """Each implementation trains in a fresh process of its own (nothing else in it), in
+    turn, --rss-rounds times: peak RSS (the largest over rounds) and images/s (median)."""
+    print(f"\nalone in a fresh process: fashion_cnn, batch 128, {args.rss_steps} steps, "
+          f"{args.rss_rounds} alternating rounds; peak RSS (MiB, the framework's import "
+          f"included) and images/s (median over rounds, steps after the first {WARMUP_STEPS})")
+    impls = ["compiled", "numpy"] + (["torch"] if torch is not None else [])
+    seen = {i: [] for i in impls}
+    for _ in range(args.rss_rounds):
+        for impl in impls:
+            # the torch process imports torch before cnn_ext, as a PyTorch user's script would
+            entry = (["-c", "import torch, sys; from cnn_ext.bench import main; main(sys.argv[1:])"]
+                     if impl == "torch" else ["-m", "cnn_ext.bench"])
+            r = subprocess.run([sys.executable] + entry + ["--rss-child", impl,
+                                "--rss-steps", str(args.rss_steps), "--threads", str(args.threads)]
+                               + ([] if impl == "torch" else ["--no-torch"]),  # torch's import only where it runs
+                               capture_output=True, text=True, check=True)
+            seen[impl].append(json.loads(r.stdout.strip().splitlines()[-1]))
     out = {}
-    for impl in ["compiled", "numpy"] + (["torch"] if torch is not None else []):
-        r = subprocess.run([sys.executable, "-m", "cnn_ext.bench", "--rss-child", impl, "--rss-steps", str(args.rss_steps),
-                            "--threads", str(args.threads)], capture_output=True, text=True, check=True)
-        out[impl] = float(r.stdout.strip().splitlines()[-1])
-        print(f"  {impl:<10}{out[impl]:>8.0f}")
+    print(f"  {'':<10}{'peak RSS MiB':>14}{'images/s':>10}   (each round)")
+    for impl in impls:
+        rss = max(r["peak_rss_mib"] for r in seen[impl])
+        ips = [r["images_per_s"] for r in seen[impl]]
+        out[impl] = {"peak_rss_mib": rss, "images_per_s": statistics.median(ips), "images_per_s_rounds": ips}
+        print(f"  {impl:<10}{rss:>14.0f}{statistics.median(ips):>10.0f}   "
+              + " ".join(f"{v:.0f}" for v in ips))
     if "torch" in out:
-        print(f"  compiled/torch: {out['compiled'] / out['torch']:.2f}x")
+        print(f"  compiled/torch: peak RSS {out['compiled']['peak_rss_mib'] / out['torch']['peak_rss_mib']:.2f}x, "
+              f"speed {out['compiled']['images_per_s'] / out['torch']['images_per_s']:.2f}x")
     return out
 
 
@@ -409,8 +437,9 @@ def main(argv=None):
     ap.add_argument("--step-repeats", type=int, default=9, help="interleaved blocks per training step")
     ap.add_argument("--step-block", type=int, default=5, help="consecutive steps per block")
     ap.add_argument("--parts", default="sgemm,ops,conv2,step,rss",
-                    help="comma list of sgemm, ops, conv2, step, rss")
-    ap.add_argument("--rss-steps", type=int, default=60)
+                    help="comma list of sgemm, ops, conv2, step, rss (rss: each implementation alone in a fresh process: peak RSS and images/s)")
+    ap.add_argument("--rss-steps", type=int, default=80)
+    ap.add_argument("--rss-rounds", type=int, default=3, help="alternating fresh-process rounds (rss part)")
     ap.add_argument("--json", default=None, help="write the results here too")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     ap.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
@@ -442,7 +471,7 @@ def main(argv=None):
     if "step" in parts:
         result["steps"] = run_steps(args)
     if "rss" in parts:
-        result["peak_rss_mib"] = run_rss(args)
+        result["fresh_process"] = run_rss(args)
     print(f"\npeak RSS of this process: {peak_rss_mib():.0f} MiB")
     if args.json:
         with open(args.json, "w") as fh:

@@ -29,6 +29,20 @@ def test_bench_script_smoke(tmp_path):
     assert "SGEMM" in r.stdout and "whole training step" in r.stdout and out.exists()
 
 
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="needs the compiled backend")
+def test_bench_fresh_process_part(tmp_path):
+    out = tmp_path / "b.json"
+    r = run_python([_script("bench.py"), "--parts", "rss", "--rss-steps", "12", "--rss-rounds", "2",
+                    "--no-torch", "--json", str(out)], timeout=600)
+    assert r.returncode == 0, r.stderr
+    import json
+    res = json.loads(out.read_text())["fresh_process"]
+    for impl in ("compiled", "numpy"):
+        assert len(res[impl]["images_per_s_rounds"]) == 2
+        assert res[impl]["images_per_s"] > 0 and res[impl]["peak_rss_mib"] > 20
+    assert "alone in a fresh process" in r.stdout
+
+
 def test_fuzz_script_smoke():
     r = run_python([_script("fuzz.py"), "--cases", "100", "--batch", "50"], timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
