@@ -33,6 +33,14 @@ def _chunks(N, P):
     return [(N * i // count, N * (i + 1) // count) for i in range(count)]
 
 
+def _transposed(wm, ws):
+    """wm.T (R, K) as a C-contiguous copy in ws: fashion_cnn's conv2 column-gradient GEMM
+    alone measured 5-13% faster than on the transposed view (within noise in a whole step)."""
+    wt = ws.get("w_t", wm.shape[::-1], wm.dtype)
+    np.copyto(wt, wm.T)
+    return wt
+
+
 def out_size(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
@@ -87,7 +95,7 @@ class GemmConv:
             db = g.sum(axis=(0, 2))
         if need_dx:
             dcol3 = ws.get("dcol3", (N, R, P), g.dtype)
-            np.matmul(w.reshape(K, R).T, g, out=dcol3)
+            np.matmul(_transposed(w.reshape(K, R), ws), g, out=dcol3)
             dx = np.empty(x_shape, dtype=g.dtype) if dx_out is None else dx_out
             self.p.col2im(dcol3.transpose(1, 0, 2), dx, *args)
         return dx, dw, db
@@ -133,7 +141,7 @@ class GemmConv:
             return self._backward_small(x, x_shape, w, g, args, need_dx, need_dw, ws,
                                         reuse_col, dx_out)
         R = w[0].size
-        wm = w.reshape(K, R)
+        wmT = _transposed(w.reshape(K, R), ws) if need_dx else None
         g = dy.reshape(N, K, P)
         mask = None if relu_out is None else relu_out.reshape(N, K, P)
         dw = np.zeros((K, R), dtype=dy.dtype) if need_dw else None
@@ -157,6 +165,6 @@ class GemmConv:
                 dw += part.T
             if need_dx:
                 dcol = ws.get("col", (R, n * P), dy.dtype)  # the chunk's columns are done with
-                np.matmul(wm.T, drows, out=dcol)
+                np.matmul(wmT, drows, out=dcol)
                 self.p.col2im(dcol.reshape(R, n, P), dx[s:e], *args)
         return dx, None if dw is None else dw.reshape(w.shape), db.astype(dy.dtype)
