@@ -438,8 +438,8 @@ def main(argv=None):
     ap.add_argument("--step-block", type=int, default=5, help="consecutive steps per block")
     ap.add_argument("--parts", default="sgemm,ops,conv2,step,rss",
                     help="comma list of sgemm, ops, conv2, step, rss (rss: each implementation alone in a fresh process: peak RSS and images/s)")
-    ap.add_argument("--rss-steps", type=int, default=80)
-    ap.add_argument("--rss-rounds", type=int, default=3, help="alternating fresh-process rounds (rss part)")
+    ap.add_argument("--rss-steps", type=int, default=60)
+    ap.add_argument("--rss-rounds", type=int, default=5, help="alternating fresh-process rounds (rss part)")
     ap.add_argument("--json", default=None, help="write the results here too")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     ap.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
