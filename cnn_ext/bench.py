@@ -199,7 +199,11 @@ def run_ops(args, sgemm):
     for model in ("fashion_cnn", "lenet5"):
         for batch in args.batches:
             rng = np.random.default_rng(0)
-            print(f"\n{model}, batch {batch}: median ms over {args.repeats} interleaved repeats")
+            # the machine's speed drifts over tens of seconds: the share of SGEMM is taken
+            # against an SGEMM timed right before this table
+            sgemm = sgemm_gflops(repeats=9)
+            print(f"\n{model}, batch {batch}: median ms over {args.repeats} interleaved repeats; "
+                  f"SGEMM timed just before: {sgemm:.1f} GFLOP/s")
             head = f"{'op':<34}" + "".join(f"{i + ' ms':>13}" for i in impls) + \
                 f"{'numpy/comp':>11}" + (f"{'torch/comp':>11}" if torch is not None else "") + \
                 f"{'comp GF/s':>10}{'% SGEMM':>8}"
@@ -215,7 +219,7 @@ def run_ops(args, sgemm):
                 line += f"{gf:>10.1f}{100 * gf / sgemm:>7.0f}%" if gf else f"{'-':>10}{'-':>8}"
                 print(line)
                 rows.append(dict(model=model, batch=batch, op=op, flops=flops,
-                                 ms={k: v * 1e3 for k, v in t.items()}, gflops=gf))
+                                 ms={k: v * 1e3 for k, v in t.items()}, gflops=gf, sgemm_gflops=sgemm))
     return rows
 
 
@@ -461,7 +465,7 @@ def main(argv=None):
     print("environment:", json.dumps(env), "| torch:", torch.__version__ if torch is not None else "not installed")
     result = {"backend_info": info, "env": env, "threads": args.threads,
               "torch": torch.__version__ if torch is not None else None}
-    sgemm = sgemm_gflops()
+    sgemm = sgemm_gflops(repeats=15)
     result["sgemm_gflops"] = sgemm
     print(f"SGEMM (NumPy matmul 2048x2048 float32): {sgemm:.1f} GFLOP/s")
     if "ops" in parts:
