@@ -126,7 +126,8 @@ class GemmConv:
         """(dx, dw, db) for y = conv(x, w) + b given dy = dL/dy; entries not asked for are None.
 
         reuse_col: ws still holds the columns of x from the forward call (in the batch layout:
-        of its last chunk, which is done first here). dx is written to dx_out when given. The column gradient reuses the column buffer once dw is done.
+        of its last chunk, which is done first here). dx is written to dx_out when given. The
+        column gradient reuses the column buffer once dw is done.
         relu_out: the forward fused a ReLU with this output; dy counts only where it is > 0.
         """
         ws = ws or default_workspace
