@@ -8,7 +8,6 @@ import numpy as np
 
 from .. import _config
 from .. import _conv_kernels, _norm_kernels, _optim_kernels, _pool_kernels  # ImportError when not compiled
-from .._workspace import default_workspace as _scratch
 from ._gemm_conv import GemmConv
 
 NAME = "cython"
